@@ -1,0 +1,1 @@
+"""Flaky-test detector: attempt history, nightly reruns, classification, reports, quarantine."""

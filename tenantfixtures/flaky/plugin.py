@@ -1,0 +1,1 @@
+"""pytest wiring for the flaky-test recorder and quarantine (options and hooks live here)."""

@@ -1,0 +1,1 @@
+"""OpenRouter fault injection on respx, with virtual time for asyncio."""
