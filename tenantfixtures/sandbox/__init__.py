@@ -1,0 +1,1 @@
+"""Per-test database sandboxes: templates, SQLite cloning, redirecting the app's connections."""

@@ -1,0 +1,117 @@
+"""Schema templates: built once per run (one builder across xdist workers), cached across runs.
+
+A template is a SQLite file holding an empty schema. Its file name carries a hash of everything
+that shapes the schema (the DDL of the metadata, the initializer's source, migration files), so
+a change to any of them builds a new template instead of reusing a stale one.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import inspect
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy
+from filelock import FileLock
+from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from tenantfixtures.errors import TemplateBuildError
+from tenantfixtures.sandbox.sqlite import finalize_template
+
+# Bump when the way templates are built changes, so old caches are not reused.
+TEMPLATE_FORMAT = "1"
+
+Initializer = Callable[[Engine], None]
+
+
+@dataclass(frozen=True)
+class SchemaSpec:
+    """What goes into one template: metadata, optional app initializer, migration files."""
+
+    name: str
+    metadata: MetaData
+    initializer: Initializer | None = None
+    migrations: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        digest = hashlib.sha256()
+        for part in self._key_parts():
+            digest.update(part.encode())
+            digest.update(b"\0")
+        return digest.hexdigest()[:20]
+
+    def _key_parts(self) -> Iterable[str]:
+        yield TEMPLATE_FORMAT
+        yield sqlalchemy.__version__
+        dialect = sqlite.dialect()
+        for table in self.metadata.sorted_tables:
+            yield str(CreateTable(table).compile(dialect=dialect))
+            for index in sorted(table.indexes, key=lambda index: str(index.name)):
+                yield str(CreateIndex(index).compile(dialect=dialect))
+        if self.initializer is not None:
+            yield _source_of(self.initializer)
+        for path in _expand(self.migrations):
+            yield path
+            yield hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    def build(self, path: Path) -> None:
+        engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+        try:
+            if self.initializer is not None:
+                self.initializer(engine)
+            else:
+                self.metadata.create_all(engine)
+        finally:
+            engine.dispose()
+
+
+def _source_of(function: Initializer) -> str:
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', '')}"
+
+
+def _expand(patterns: Iterable[str]) -> list[str]:
+    return sorted({path for pattern in patterns for path in glob.glob(pattern, recursive=True)})
+
+
+class TemplateCache:
+    """A directory of built templates shared by every process of the run (and later runs)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def get(self, spec: SchemaSpec) -> Path:
+        """The template for ``spec``, building it under a file lock if no process has yet."""
+        path = self.directory / f"{spec.name}-{spec.key()}.sqlite3"
+        if path.exists():
+            return path
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{path}.lock"):
+            if not path.exists():
+                self._build(spec, path)
+        return path
+
+    def _build(self, spec: SchemaSpec, path: Path) -> None:
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.unlink(missing_ok=True)
+        try:
+            spec.build(partial)
+            finalize_template(partial)
+        except Exception as exc:
+            partial.unlink(missing_ok=True)
+            raise TemplateBuildError(
+                f"building the {spec.name} schema template failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        os.replace(partial, path)
+        for stale in self.directory.glob(f"{spec.name}-*.sqlite3"):
+            if stale != path:
+                stale.unlink(missing_ok=True)

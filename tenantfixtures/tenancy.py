@@ -1,0 +1,120 @@
+"""The ``tenancy`` fixture's object: the test's view of its own system and tenant databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
+
+from tenantfixtures.sandbox.layout import DatabaseRef, validate_tenant_id
+from tenantfixtures.sandbox.sandbox import Sandbox
+
+
+@dataclass(frozen=True)
+class Touched:
+    """How many connections the test opened to each database (app and test code alike)."""
+
+    system: int
+    tenants: Mapping[str, int]
+
+    def __bool__(self) -> bool:
+        return bool(self.system or self.tenants)
+
+
+class Tenancy:
+    """The current test's sandbox: sessions on its databases, and what the test touched."""
+
+    def __init__(self, sandbox: Sandbox, default_tenant: str) -> None:
+        self._sandbox = sandbox
+        self._default_tenants = [validate_tenant_id(default_tenant)]
+        self._engines: dict[DatabaseRef, Engine] = {}
+        self._sessions: dict[DatabaseRef, Session] = {}
+
+    @property
+    def data_dir(self) -> Path:
+        """The sandbox root: the test's private stand-in for the app's data dir."""
+        return self._sandbox.root
+
+    @property
+    def tenants(self) -> tuple[str, ...]:
+        """Tenant ids whose databases exist in this test so far, in order of creation."""
+        return tuple(self._sandbox.tenants)
+
+    @property
+    def default_tenant(self) -> str:
+        return self._default_tenants[-1]
+
+    @property
+    def touched(self) -> Touched:
+        counts = dict(self._sandbox.touched)
+        return Touched(
+            system=counts.get(DatabaseRef.system(), 0),
+            tenants={ref.name: n for ref, n in counts.items() if ref.kind == "tenant"},
+        )
+
+    def system(self) -> Session:
+        """The test's session on the system database."""
+        return self._session(DatabaseRef.system())
+
+    def tenant(self, tenant_id: str | None = None) -> Session:
+        """The test's session on a tenant's database (the default tenant if none is named),
+        created from the tenant template on first use."""
+        return self._session(self._tenant_ref(tenant_id))
+
+    def system_engine(self) -> Engine:
+        return self._engine(DatabaseRef.system())
+
+    def tenant_engine(self, tenant_id: str | None = None) -> Engine:
+        return self._engine(self._tenant_ref(tenant_id))
+
+    def system_path(self) -> Path:
+        """Where the system database file lives in the sandbox."""
+        return self._sandbox.path_of(DatabaseRef.system())
+
+    def tenant_path(self, tenant_id: str) -> Path:
+        """Where a tenant's database file lives in the sandbox, without creating it (e.g. to
+        lay down an old-schema database before the app migrates it)."""
+        return self._sandbox.path_of(DatabaseRef.tenant(tenant_id))
+
+    def add_tenant(self, tenant_id: str) -> Path:
+        """Create a tenant's database from the template now (the app will find it ready)."""
+        return self._sandbox.provide(DatabaseRef.tenant(tenant_id))
+
+    @contextmanager
+    def only(self, *tenant_ids: str) -> Iterator[None]:
+        """Fail the test if code inside touches any tenant database but these."""
+        allowed = frozenset(validate_tenant_id(tenant_id) for tenant_id in tenant_ids)
+        with self._sandbox.only(allowed):
+            yield
+
+    @contextmanager
+    def using(self, tenant_id: str) -> Iterator[None]:
+        """Make ``tenant_id`` the default tenant inside the block."""
+        self._default_tenants.append(validate_tenant_id(tenant_id))
+        try:
+            yield
+        finally:
+            self._default_tenants.pop()
+
+    def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
+        for engine in self._engines.values():
+            engine.dispose()
+
+    def _tenant_ref(self, tenant_id: str | None) -> DatabaseRef:
+        return DatabaseRef.tenant(self.default_tenant if tenant_id is None else tenant_id)
+
+    def _engine(self, ref: DatabaseRef) -> Engine:
+        if ref not in self._engines:
+            self._engines[ref] = create_engine(f"sqlite:///{self._sandbox.provide(ref)}")
+        return self._engines[ref]
+
+    def _session(self, ref: DatabaseRef) -> Session:
+        if ref not in self._sessions:
+            self._sessions[ref] = Session(self._engine(ref))
+        return self._sessions[ref]

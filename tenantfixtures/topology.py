@@ -1,0 +1,159 @@
+"""How an app describes its databases: the public ``Topology`` and its ini-file form."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, MetaData
+
+from tenantfixtures.sandbox.layout import Layout
+
+EngineInitializer = Callable[[Engine], None]
+
+# ini keys, each mirroring a Topology field.
+INI_OPTIONS: dict[str, tuple[str, str]] = {
+    "system_metadata": ("string", "system MetaData, e.g. app.db:SystemBase.metadata"),
+    "tenant_metadata": ("string", "tenant MetaData, e.g. app.db:TenantBase.metadata"),
+    "data_dir": ("string", "the app's real data dir (relative to the ini file)"),
+    "system_db": ("string", "system DB path in the data dir (default system.db)"),
+    "tenant_db": ("string", "tenant DB pattern (default organizations/{tenant}/tenant.db)"),
+    "tenant_initializer": ("string", "callable(engine) creating a tenant schema"),
+    "system_initializer": ("string", "callable(engine) creating the system schema"),
+    "engine_caches": ("linelist", "engine caches (dicts or callables) reset per test"),
+    "migrations": ("linelist", "migration file globs that key the templates"),
+    "default_tenant": ("string", "tenant id used when a test names none"),
+}
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The app's databases: one system DB and one DB per tenant, as files under ``data_dir``.
+
+    ``data_dir`` is the app's *real* data dir: tests never write there; every database the app
+    opens under it is served from the test's sandbox instead.
+    """
+
+    system: MetaData
+    tenant: MetaData
+    data_dir: str | os.PathLike[str]
+    system_db: str = "system.db"
+    tenant_db: str = "organizations/{tenant}/tenant.db"
+    system_initializer: EngineInitializer | None = None
+    tenant_initializer: EngineInitializer | None = None
+    migrations: Sequence[str | os.PathLike[str]] = ()
+    engine_caches: Sequence[Any] = field(default=())
+    default_tenant: str = "default"
+
+    def layout(self) -> Layout:
+        return Layout.create(self.data_dir, self.system_db, self.tenant_db)
+
+
+def ensure_topology(value: object, source: str) -> Topology:
+    """Check what a ``tenant_topology`` fixture (or the ini) produced, naming the fix if wrong."""
+    if not isinstance(value, Topology):
+        raise pytest.UsageError(
+            f"{source} returned {type(value).__name__}, expected tenantfixtures.Topology:"
+            " return tenantfixtures.Topology(system=..., tenant=..., data_dir=...)"
+        )
+    for name in ("system", "tenant"):
+        if not isinstance(getattr(value, name), MetaData):
+            raise pytest.UsageError(
+                f"{source}: Topology.{name} must be a sqlalchemy MetaData"
+                f" (e.g. {name.capitalize()}Base.metadata),"
+                f" got {type(getattr(value, name)).__name__}"
+            )
+    try:
+        value.layout()
+    except ValueError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None
+    for cache in value.engine_caches:
+        if not (callable(cache) or hasattr(cache, "clear")):
+            raise pytest.UsageError(
+                f"{source}: engine cache {cache!r} is neither a dict-like object nor a callable"
+            )
+    return value
+
+
+def ini_base_dir(config: pytest.Config) -> Path:
+    return config.inipath.parent if config.inipath else config.rootpath
+
+
+def ini_value(config: pytest.Config, key: str) -> Any:
+    return config.getini(f"tenantfixtures_{key}")
+
+
+def data_dir_from_ini(config: pytest.Config) -> Path | None:
+    value = ini_value(config, "data_dir")
+    return ini_base_dir(config) / value if value else None
+
+
+def topology_from_ini(config: pytest.Config) -> Topology | None:
+    """The topology the ini file describes, or None when it names no metadata."""
+    system, tenant = ini_value(config, "system_metadata"), ini_value(config, "tenant_metadata")
+    if not system and not tenant:
+        return None
+    data_dir = data_dir_from_ini(config)
+    missing = [
+        f"tenantfixtures_{key}"
+        for key, value in (("system_metadata", system), ("tenant_metadata", tenant))
+        if not value
+    ] + ([] if data_dir else ["tenantfixtures_data_dir"])
+    if missing:
+        raise pytest.UsageError(
+            f"incomplete tenantfixtures ini configuration: set {', '.join(missing)}"
+            " (or define a session-scoped tenant_topology fixture in conftest.py)"
+        )
+    assert data_dir is not None
+    base = ini_base_dir(config)
+    optional: dict[str, Any] = {
+        key: ini_value(config, key) for key in ("system_db", "tenant_db", "default_tenant")
+    }
+    topology = Topology(
+        system=resolve_import_path(system, "tenantfixtures_system_metadata"),
+        tenant=resolve_import_path(tenant, "tenantfixtures_tenant_metadata"),
+        data_dir=data_dir,
+        system_initializer=_optional_import(config, "system_initializer"),
+        tenant_initializer=_optional_import(config, "tenant_initializer"),
+        migrations=[str(base / pattern) for pattern in ini_value(config, "migrations")],
+        engine_caches=[
+            resolve_import_path(spec, "tenantfixtures_engine_caches")
+            for spec in ini_value(config, "engine_caches")
+        ],
+        **{key: value for key, value in optional.items() if value},
+    )
+    return ensure_topology(topology, "the tenantfixtures ini options")
+
+
+def _optional_import(config: pytest.Config, key: str) -> Any:
+    spec = ini_value(config, key)
+    return resolve_import_path(spec, f"tenantfixtures_{key}") if spec else None
+
+
+def resolve_import_path(spec: str, option: str) -> Any:
+    """``'package.module:attr.attr'`` -> the object, or a UsageError naming the option and fix."""
+    module_name, sep, attribute_path = spec.partition(":")
+    hint = f"set {option} to 'package.module:attribute', e.g. 'app.database:SystemBase.metadata'"
+    if not sep or not module_name or not attribute_path:
+        raise pytest.UsageError(f"{option} = {spec!r} is not an import path: {hint}")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise pytest.UsageError(
+            f"{option} = {spec!r}: module {module_name!r} cannot be imported ({exc});"
+            f" check the module name and the ini 'pythonpath' setting"
+        ) from None
+    for part in attribute_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise pytest.UsageError(
+                f"{option} = {spec!r}: {module_name!r} has no attribute {attribute_path!r}"
+                f" ({part!r} is missing); {hint}"
+            ) from None
+    return target

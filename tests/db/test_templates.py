@@ -1,0 +1,133 @@
+"""Schema templates: one build per run across xdist workers, reused across runs, rebuilt on
+schema change, and a failed build reported once."""
+
+import textwrap
+
+from tests.db.conftest import MINI_APP
+
+COUNTING_CONFTEST = """
+import pytest
+import tenantfixtures
+import miniapp
+
+
+def build_tenant_schema(engine):
+    with open("builds.log", "a") as log:
+        log.write("tenant build\\n")
+    miniapp.TenantBase.metadata.create_all(engine)
+    miniapp.migrate(engine)
+
+
+@pytest.fixture(scope="session")
+def tenant_topology():
+    return tenantfixtures.Topology(
+        system=miniapp.SystemBase.metadata,
+        tenant=miniapp.TenantBase.metadata,
+        data_dir=miniapp.DATA_DIR,
+        tenant_initializer=build_tenant_schema,
+        engine_caches=[miniapp._tenant_engines],
+    )
+"""
+
+MANY_TESTS = """
+import pytest
+import miniapp
+
+@pytest.mark.parametrize("n", range(8))
+def test_note(tenancy, n):
+    miniapp.add_note(f"org{n}", "x")
+    assert miniapp.notes(f"org{n}") == ["x"]
+"""
+
+
+def counting_project(pytester):
+    pytester.makepyfile(miniapp=MINI_APP, test_many=MANY_TESTS)
+    pytester.makeconftest(COUNTING_CONFTEST)
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    (pytester.path / "data").mkdir()
+    return pytester
+
+
+def builds(pytester):
+    log = pytester.path / "builds.log"
+    return log.read_text().count("tenant build") if log.exists() else 0
+
+
+def test_one_build_shared_by_xdist_workers_then_reused(pytester):
+    counting_project(pytester)
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=8)
+    assert builds(pytester) == 1
+    pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=8)
+    assert builds(pytester) == 1, "the second run must reuse the cached template"
+
+
+def test_schema_change_rebuilds_the_template(pytester):
+    counting_project(pytester)
+    pytester.runpytest_subprocess().assert_outcomes(passed=8)
+    changed = MINI_APP.replace(
+        "    stars = Column(Integer, default=0)\n",
+        "    stars = Column(Integer, default=0)\n    pinned = Column(Integer, default=0)\n",
+    )
+    pytester.makepyfile(miniapp=changed)
+    pytester.makepyfile(
+        test_pinned="""
+        from sqlalchemy import text
+
+        def test_new_column_exists(tenant_db):
+            tenant_db.execute(text("SELECT pinned FROM notes"))
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=9)
+    assert builds(pytester) == 2
+    templates = list((pytester.path / ".pytest_cache").rglob("tenant-*.sqlite3"))
+    assert len(templates) == 1, "the stale template is removed"
+
+
+def test_migration_files_are_part_of_the_key(pytester):
+    counting_project(pytester)
+    (pytester.path / "migrations").mkdir()
+    (pytester.path / "migrations" / "001.sql").write_text("-- first\n")
+    conftest = COUNTING_CONFTEST.replace(
+        "        engine_caches=",
+        '        migrations=["migrations/001.sql"],\n        engine_caches=',
+    )
+    pytester.makeconftest(conftest)
+    pytester.runpytest_subprocess().assert_outcomes(passed=8)
+    pytester.runpytest_subprocess().assert_outcomes(passed=8)
+    (pytester.path / "migrations" / "001.sql").write_text("-- first, edited\n")
+    pytester.runpytest_subprocess().assert_outcomes(passed=8)
+    assert builds(pytester) == 2
+
+
+def test_a_failing_build_is_reported_once_with_its_cause(pytester):
+    counting_project(pytester)
+    pytester.makeconftest(
+        COUNTING_CONFTEST.replace(
+            "    miniapp.TenantBase.metadata.create_all(engine)\n",
+            "    raise RuntimeError('the tenant migration is broken')\n",
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    assert result.stdout.str().count("ERROR at setup") == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*TemplateBuildError: building the tenant schema template failed:"
+            " RuntimeError: the tenant migration is broken*",
+            "*! tenantfixtures could not build its schema templates !*",
+        ]
+    )
+
+
+def test_a_failing_build_under_xdist_stops_each_worker_once(pytester):
+    counting_project(pytester)
+    pytester.makeconftest(
+        COUNTING_CONFTEST.replace(
+            "    miniapp.TenantBase.metadata.create_all(engine)\n",
+            "    raise RuntimeError('the tenant migration is broken')\n",
+        )
+    )
+    result = pytester.runpytest_subprocess("-n", "2")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) == 0
+    assert 1 <= outcomes["errors"] <= 2, textwrap.shorten(result.stdout.str(), 2000)
