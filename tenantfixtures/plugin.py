@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tenantfixtures.sandbox.controller import SandboxController
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout
-from tenantfixtures.tenancy import Tenancy
+from tenantfixtures.tenancy import Tenancy, activate
 from tenantfixtures.topology import (
     INI_OPTIONS,
     Topology,
@@ -21,7 +21,11 @@ from tenantfixtures.topology import (
     topology_from_ini,
 )
 
-pytest_plugins = ["tenantfixtures.llm.plugin", "tenantfixtures.flaky.plugin"]
+pytest_plugins = [
+    "tenantfixtures.llm.plugin",
+    "tenantfixtures.flaky.plugin",
+    "tenantfixtures.guards.plugin",
+]
 
 CONTROLLER = pytest.StashKey[SandboxController]()
 TENANCY = pytest.StashKey[Tenancy]()
@@ -108,11 +112,13 @@ def _tenantfixtures_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
     named = [str(tenant_id) for tenant_id in marker.args] if marker else []
     tenancy = Tenancy(sandbox, named[0] if named else topology.default_tenant)
     request.node.stash[TENANCY] = tenancy
+    activate(tenancy)
     try:
         for tenant_id in named:
             sandbox.provide(DatabaseRef.tenant(tenant_id))
         yield
     finally:
+        activate(None)
         tenancy.close()
         controller.end_test(sandbox)
 

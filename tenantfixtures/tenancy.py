@@ -25,6 +25,24 @@ class Touched:
         return bool(self.system or self.tenants)
 
 
+_active: Tenancy | None = None
+
+
+def active_tenancy() -> Tenancy:
+    """The running test's tenancy, for code that cannot take a fixture (e.g. factories)."""
+    if _active is None:
+        raise RuntimeError(
+            "no tenantfixtures sandbox is active: this needs a running test in a project whose"
+            " tenant_topology is configured (see the tenancy fixture)"
+        )
+    return _active
+
+
+def activate(tenancy: Tenancy | None) -> None:
+    global _active
+    _active = tenancy
+
+
 class Tenancy:
     """The current test's sandbox: sessions on its databases, and what the test touched."""
 

@@ -1,0 +1,1 @@
+"""pytest wiring for the guards (options, markers, hooks)."""
