@@ -3,17 +3,19 @@
 import argparse
 from collections.abc import Sequence
 
+from tenantfixtures import doctor
 from tenantfixtures.flaky import cli as flaky_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tenantfixtures", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    doctor.add_command(subparsers)
     flaky_cli.add_commands(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Each subcommand sets ``handler``: a callable taking the parsed args, returning the exit code."""
+    """Each subcommand sets ``handler``: a callable from the parsed args to an exit code."""
     args = build_parser().parse_args(argv)
     return int(args.handler(args))

@@ -29,7 +29,9 @@ class SandboxController:
         self.template_dir: Path | None = None
         self.topology: Topology | None = None
         self.templates: Templates | None = None
+        self.template_cache: TemplateCache | None = None
         self.build_error: TemplateBuildError | None = None
+        self.import_protection = "none: databases opened while conftest.py imports the app are real"
         self._counter = itertools.count(1)
         self._session: Sandbox | None = None
 
@@ -41,8 +43,10 @@ class SandboxController:
         """
         if layout is not None:
             self._use_layout(layout, templates=None)
+            self.import_protection = "the data dir named in the ini file"
         elif mirror_within is not None:
             self.redirect.mirror = Mirror(mirror_within, self.work_root / "boot", exclude)
+            self.import_protection = f"every database under {mirror_within} (-p tenantfixtures)"
         else:
             return
         self.redirect.install()
@@ -62,7 +66,9 @@ class SandboxController:
             raise self.build_error
         if self.topology is topology:
             return
-        cache = TemplateCache(self.template_dir or self.work_root / "templates")
+        cache = self.template_cache = TemplateCache(
+            self.template_dir or self.work_root / "templates"
+        )
         migrations = tuple(str(path) for path in topology.migrations)
         try:
             templates = Templates(

@@ -11,6 +11,7 @@ import glob
 import hashlib
 import inspect
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,7 @@ class TemplateCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.build_seconds: dict[str, float] = {}  # templates this process built, and how fast
 
     def get(self, spec: SchemaSpec) -> Path:
         """The template for ``spec``, building it under a file lock if no process has yet."""
@@ -103,6 +105,7 @@ class TemplateCache:
     def _build(self, spec: SchemaSpec, path: Path) -> None:
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         partial.unlink(missing_ok=True)
+        started = time.perf_counter()
         try:
             spec.build(partial)
             finalize_template(partial)
@@ -112,6 +115,7 @@ class TemplateCache:
                 f"building the {spec.name} schema template failed: {type(exc).__name__}: {exc}"
             ) from exc
         os.replace(partial, path)
+        self.build_seconds[spec.name] = time.perf_counter() - started
         for stale in self.directory.glob(f"{spec.name}-*.sqlite3"):
             if stale != path:
                 stale.unlink(missing_ok=True)
