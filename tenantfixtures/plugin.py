@@ -100,8 +100,9 @@ def _tenantfixtures_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
     if topology is None:
         yield
         return
-    topology = ensure_topology(topology, "the tenant_topology fixture")
     controller = request.config.stash[CONTROLLER]
+    if topology is not controller.topology:
+        ensure_topology(topology, "the tenant_topology fixture")
     try:
         controller.adopt(topology)
     except Exception:

@@ -151,7 +151,10 @@ class Redirect:
             entry.info[DATABASE_INFO_KEY] = ref
 
     def _on_engine_connect(self, connection: Connection) -> None:
-        if connection.engine.dialect.name == "sqlite":
+        """Track file-backed SQLite engines; in-memory ones would lose their data if disposed."""
+        url = connection.engine.url
+        uri = url.query.get("uri") == "true"
+        if url.get_backend_name() == "sqlite" and sqlite.file_path(url.database, uri) is not None:
             self._engines.add(connection.engine)
 
     def _on_statement(
