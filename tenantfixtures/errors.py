@@ -19,3 +19,11 @@ class TemplateBuildError(TenantFixturesError):
 
 class TenantIsolationError(TenantFixturesError, AssertionError):
     """Code touched a tenant database it was not allowed to inside ``tenancy.only(...)``."""
+
+
+class QueryCountError(TenantFixturesError, AssertionError):
+    """A block ran more (or other than exactly the) statements than ``assert_queries`` allowed."""
+
+
+class SandboxEscapeError(TenantFixturesError, AssertionError):
+    """A test opened a database outside its sandbox, or wrote under the app's real data dir."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
+from tenantfixtures.errors import SandboxEscapeError
+from tenantfixtures.guards.escape import EscapeWatch, escape_guard
+from tenantfixtures.guards.plugin import GUARD_MODE
 from tenantfixtures.sandbox.controller import SandboxController
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout
 from tenantfixtures.tenancy import Tenancy, activate
@@ -29,6 +32,7 @@ pytest_plugins = [
 
 CONTROLLER = pytest.StashKey[SandboxController]()
 TENANCY = pytest.StashKey[Tenancy]()
+ESCAPE_WATCH = pytest.StashKey[EscapeWatch]()
 INI_TOPOLOGY = pytest.StashKey[Topology | None]()
 NOT_CONFIGURED = (
     "tenantfixtures has no topology: define a session-scoped `tenant_topology` fixture in"
@@ -41,6 +45,12 @@ NOT_CONFIGURED = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     for key, (kind, help_text) in INI_OPTIONS.items():
         parser.addini(f"tenantfixtures_{key}", help_text, type=kind)  # type: ignore[arg-type]
+    parser.addini(
+        "tenantfixtures_allowed_paths",
+        "paths (and database URL prefixes) tests may open besides their sandbox",
+        type="linelist",
+        default=[],
+    )
     group = parser.getgroup("tenantfixtures", "multi-tenant database sandboxes")
     group.addoption(
         "--tf-keep-sandboxes",
@@ -65,6 +75,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "tenants(*ids): create these tenants' databases; the first is tenant_db's"
     )
+    config.addinivalue_line(
+        "markers", "tenant_scope(*ids): fail the test if its body touches any other tenant's DB"
+    )
+    config.addinivalue_line(
+        "markers", "allow_path(*paths): let this test open these databases outside its sandbox"
+    )
     if CONTROLLER not in config.stash:  # registered after startup, e.g. from a conftest
         config.stash[CONTROLLER] = SandboxController(config.option.tf_keep_sandboxes)
     cache = getattr(config, "cache", None)
@@ -85,6 +101,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     controller = config.stash.get(CONTROLLER, None)
     if controller is not None:
         controller.shutdown()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """``@pytest.mark.tenant_scope(...)`` runs the body inside ``tenancy.only(...)``; a sandbox
+    escape the code caught still fails the test."""
+    marker = item.get_closest_marker("tenant_scope")
+    tenancy = item.stash.get(TENANCY, None)
+    if marker is None or tenancy is None:
+        result = yield
+    else:
+        with tenancy.only(*marker.args):
+            result = yield
+    watch = item.stash.get(ESCAPE_WATCH, None)
+    if watch is not None and watch.violations:  # raised inside, but the code swallowed it
+        raise SandboxEscapeError("\n".join(watch.violations))
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -114,11 +147,17 @@ def _tenantfixtures_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
     tenancy = Tenancy(sandbox, named[0] if named else topology.default_tenant)
     request.node.stash[TENANCY] = tenancy
     activate(tenancy)
+    mode = request.config.stash.get(GUARD_MODE, "fail")
+    if mode != "off":
+        request.node.stash[ESCAPE_WATCH] = escape_guard().begin(
+            sandbox.root, sandbox.layout.data_dir, _allowed_paths(request, controller), mode
+        )
     try:
         for tenant_id in named:
             sandbox.provide(DatabaseRef.tenant(tenant_id))
         yield
     finally:
+        escape_guard().end()
         activate(None)
         tenancy.close()
         controller.end_test(sandbox)
@@ -143,6 +182,16 @@ def system_db(tenancy: Tenancy) -> Session:
 def tenant_db(tenancy: Tenancy) -> Session:
     """A session on the default tenant's database (the first of ``@pytest.mark.tenants``)."""
     return tenancy.tenant()
+
+
+def _allowed_paths(request: pytest.FixtureRequest, controller: SandboxController) -> list[str]:
+    """Our own directories, pytest's temp dirs, the ini list and the test's allow_path marks."""
+    allowed = [str(controller.work_root), str(controller.template_dir)]
+    allowed.append(str(request.getfixturevalue("tmp_path_factory").getbasetemp()))
+    allowed += request.config.getini("tenantfixtures_allowed_paths")
+    for marker in request.node.iter_markers("allow_path"):
+        allowed += [str(arg) for arg in marker.args]
+    return allowed
 
 
 def _layout_from_ini(config: pytest.Config) -> Layout | None:

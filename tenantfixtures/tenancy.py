@@ -10,8 +10,45 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
+from tenantfixtures.errors import QueryCountError
 from tenantfixtures.sandbox.layout import DatabaseRef, validate_tenant_id
 from tenantfixtures.sandbox.sandbox import Sandbox
+
+
+@dataclass(frozen=True)
+class QueryLog:
+    """Statements the app (and the test) ran, in order, with the database each ran on.
+
+    Transaction control, savepoints and PRAGMAs are left out: they are not the app's queries.
+    """
+
+    entries: tuple[tuple[DatabaseRef, str], ...]
+
+    def statements(self, tenant: str | None = None, system: bool = False) -> list[str]:
+        """All statements, or those on one tenant's database, or on the system database."""
+        if tenant is not None and system:
+            raise ValueError("choose tenant=... or system=True, not both")
+        wanted = DatabaseRef.tenant(tenant) if tenant is not None else None
+        if system:
+            wanted = DatabaseRef.system()
+        return [sql for ref, sql in self.entries if wanted is None or ref == wanted]
+
+    def count(self, tenant: str | None = None, system: bool = False) -> int:
+        return len(self.statements(tenant, system))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class CapturedQueries:
+    """What ``assert_queries`` saw: filled in when its block ends."""
+
+    def __init__(self) -> None:
+        self.log = QueryLog(())
+
+    @property
+    def statements(self) -> list[str]:
+        return self.log.statements()
 
 
 @dataclass(frozen=True)
@@ -73,6 +110,43 @@ class Tenancy:
             system=counts.get(DatabaseRef.system(), 0),
             tenants={ref.name: n for ref, n in counts.items() if ref.kind == "tenant"},
         )
+
+    @property
+    def queries(self) -> QueryLog:
+        """Every statement run on the test's databases so far (see ``assert_queries``)."""
+        return QueryLog(tuple(self._sandbox.statements))
+
+    @contextmanager
+    def assert_queries(
+        self,
+        max: int | None = None,
+        *,
+        exactly: int | None = None,
+        tenant: str | None = None,
+        system: bool = False,
+    ) -> Iterator[CapturedQueries]:
+        """Fail if the block runs more than ``max`` (or not ``exactly``) statements on the chosen
+        database (a tenant, the system DB, or all of them): N+1 queries show up here."""
+        if (max is None) == (exactly is None):
+            raise ValueError("assert_queries needs one of max=N or exactly=N")
+        start = len(self._sandbox.statements)
+        captured = CapturedQueries()
+        yield captured
+        captured.log = QueryLog(tuple(self._sandbox.statements[start:]))
+        statements = captured.log.statements(tenant, system)
+        if exactly is not None:
+            failed, expected = len(statements) != exactly, f"exactly {exactly}"
+        else:
+            assert max is not None
+            failed, expected = len(statements) > max, f"at most {max}"
+        if failed:
+            where = (
+                f"tenant {tenant!r}" if tenant else "the system DB" if system else "all databases"
+            )
+            listing = "\n".join(f"  {n}. {sql}" for n, sql in enumerate(statements, 1))
+            raise QueryCountError(
+                f"expected {expected} queries on {where}, got {len(statements)}:\n{listing}"
+            )
 
     def system(self) -> Session:
         """The test's session on the system database."""

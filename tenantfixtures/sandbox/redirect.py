@@ -171,4 +171,4 @@ class Redirect:
             return
         ref = connection.info.get(DATABASE_INFO_KEY)
         if ref is not None:
-            sandbox.check_scope(ref, statement)
+            sandbox.record_statement(ref, statement)

@@ -15,6 +15,10 @@ from tenantfixtures.sandbox import sqlite
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout
 
 
+# Statements that are not the app's queries: transaction control, savepoints, PRAGMAs.
+_BOOKKEEPING = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
+
+
 @dataclass
 class _Scope:
     allowed: frozenset[str]
@@ -41,6 +45,7 @@ class Sandbox:
         self.templates = templates
         self.tenants: list[str] = []
         self.touched: Counter[DatabaseRef] = Counter()
+        self.statements: list[tuple[DatabaseRef, str]] = []
         self._scopes: list[_Scope] = []
         self._lock = threading.RLock()
 
@@ -72,6 +77,13 @@ class Sandbox:
         real = self.layout.data_dir / self.layout.relative_path(ref)
         if ref.kind == "other" and real.is_file():
             sqlite.copy_database(real, path)
+
+    def record_statement(self, ref: DatabaseRef, statement: str) -> None:
+        """Log an app statement (not transaction control or PRAGMAs) and enforce scopes."""
+        self.check_scope(ref, statement)
+        if not statement.lstrip()[:9].upper().startswith(_BOOKKEEPING):
+            with self._lock:
+                self.statements.append((ref, statement))
 
     def record_open(self, ref: DatabaseRef) -> None:
         """Count a connection and enforce ``only(...)`` scopes before it opens."""
