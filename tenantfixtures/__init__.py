@@ -1,6 +1,8 @@
 """tenantfixtures: pytest fixtures for multi-tenant SQLAlchemy backends."""
 
 from tenantfixtures.errors import (
+    QueryCountError,
+    SandboxEscapeError,
     TemplateBuildError,
     TenantFixturesError,
     TenantIsolationError,
@@ -11,6 +13,8 @@ from tenantfixtures.tenancy import Tenancy, Touched
 from tenantfixtures.topology import Topology
 
 __all__ = [
+    "QueryCountError",
+    "SandboxEscapeError",
     "TemplateBuildError",
     "Tenancy",
     "TenantFixturesError",
