@@ -9,12 +9,29 @@ from tenantfixtures.errors import (
     UnsafeDatabasePathError,
     UnsafeTenantIdError,
 )
-from tenantfixtures.tenancy import Tenancy, Touched
+from tenantfixtures.llm import (
+    Call,
+    OpenRouterMock,
+    OpenRouterMockError,
+    Script,
+    ScriptError,
+    Step,
+    VirtualClock,
+    VirtualClockError,
+)
+from tenantfixtures.tenancy import QueryLog, Tenancy, Touched
 from tenantfixtures.topology import Topology
 
 __all__ = [
+    "Call",
+    "OpenRouterMock",
+    "OpenRouterMockError",
     "QueryCountError",
+    "QueryLog",
     "SandboxEscapeError",
+    "Script",
+    "ScriptError",
+    "Step",
     "TemplateBuildError",
     "Tenancy",
     "TenantFixturesError",
@@ -23,6 +40,8 @@ __all__ = [
     "Touched",
     "UnsafeDatabasePathError",
     "UnsafeTenantIdError",
+    "VirtualClock",
+    "VirtualClockError",
 ]
 
 # Loading the package with ``pytest -p tenantfixtures`` registers the real plugin module.

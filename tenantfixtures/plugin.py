@@ -28,6 +28,7 @@ pytest_plugins = [
     "tenantfixtures.llm.plugin",
     "tenantfixtures.flaky.plugin",
     "tenantfixtures.guards.plugin",
+    "tenantfixtures.factories_plugin",
 ]
 
 CONTROLLER = pytest.StashKey[SandboxController]()

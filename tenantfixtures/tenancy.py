@@ -157,6 +157,14 @@ class Tenancy:
         created from the tenant template on first use."""
         return self._session(self._tenant_ref(tenant_id))
 
+    def tenant_of(self, session: Session) -> str | None:
+        """The tenant whose database this test session is on (None for the system DB or a
+        session that is not one of the test's)."""
+        for ref, candidate in self._sessions.items():
+            if candidate is session and ref.kind == "tenant":
+                return ref.name
+        return None
+
     def system_engine(self) -> Engine:
         return self._engine(DatabaseRef.system())
 
