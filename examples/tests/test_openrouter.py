@@ -95,7 +95,7 @@ async def test_request_carries_model_messages_and_credentials(openrouter):
     openrouter.default_reply("ok")
     result = await query_model(MODEL, HI)
     call = openrouter.assert_sent(model=MODEL, messages=HI)
-    assert call.headers["authorization"] == "Bearer [REDACTED]"
+    assert call.headers["authorization"] == "Bearer …REDACTED"
     assert call.headers["x-title"] == "Council"
     assert KEY not in repr(openrouter.calls)
     assert result == {"model": MODEL, "content": "ok", "usage": result["usage"]}

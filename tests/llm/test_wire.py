@@ -247,10 +247,10 @@ async def test_calls_record_what_was_sent_with_secrets_redacted(openrouter):
         await client.post(f"{URL}?key={KEY}", json=body, headers={**HEADERS, "X-Api-Key": KEY})
     call = openrouter.assert_sent(model="openai/gpt-4o")
     assert call.messages == ASK["messages"]
-    assert call.headers["authorization"] == "Bearer [REDACTED]"
-    assert call.headers["x-api-key"] == "[REDACTED]"
-    assert call.json["api_key"] == "[REDACTED]"
-    assert call.json["metadata"] == {"note": "key is [REDACTED]"}
+    assert call.headers["authorization"] == "Bearer …REDACTED"
+    assert call.headers["x-api-key"] == "…REDACTED"
+    assert call.json["api_key"] == "…REDACTED"
+    assert call.json["metadata"] == {"note": "key is sk-…REDACTED"}
     everything = repr(openrouter.calls) + repr(openrouter)
     assert KEY not in everything
     assert "sk-or-v1" not in everything
@@ -264,7 +264,7 @@ async def test_assert_sent_lists_the_calls_when_nothing_matches(openrouter):
         openrouter.assert_sent(model="anthropic/claude-sonnet-4", api_key=KEY)
     message = str(caught.value)
     assert message.startswith(
-        "no call sent {'model': 'anthropic/claude-sonnet-4', 'api_key': '[REDACTED]'}; calls:"
+        "no call sent {'model': 'anthropic/claude-sonnet-4', 'api_key': '…REDACTED'}; calls:"
     )
     assert "#1 openai/gpt-4o" in message
     assert KEY not in message
