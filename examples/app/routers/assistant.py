@@ -91,5 +91,5 @@ def stats(user: Member, session: TenantSession) -> dict[str, object]:
         "conversations": session.scalar(select(func.count()).select_from(Conversation)),
         "messages": session.scalar(select(func.count()).select_from(Message)),
         "tokens": session.scalar(select(func.coalesce(func.sum(Message.tokens), 0))),
-        "wins": dict(wins.tuples().all()),
+        "wins": {row[0]: row[1] for row in wins},
     }
