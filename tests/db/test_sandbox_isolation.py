@@ -27,8 +27,9 @@ def test_b(tenancy):
         ("-p", "tenantfixtures", "-p", "randomly"),
         ("-p", "tenantfixtures", "-n", "2"),
         ("-p", "tenantfixtures", "-n", "2", "--dist", "loadscope"),
+        ("-p", "tenantfixtures", "-n", "2", "--dist", "loadgroup"),
     ],
-    ids=["serial", "random-order", "xdist", "xdist-loadscope"],
+    ids=["serial", "random-order", "xdist", "xdist-loadscope", "xdist-loadgroup"],
 )
 def test_tests_do_not_share_databases(mini_project, args):
     mini_project.makepyfile(test_notes=TWO_TESTS)
