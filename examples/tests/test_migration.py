@@ -19,14 +19,19 @@ INSERT INTO messages (conversation_id, role, content) VALUES (1, 'user', 'old qu
 """
 
 
-@pytest.fixture
-def release_1_tenant(tenancy):
-    """Lay down a tenant database the way release 1 of the app created it."""
-    path = tenancy.tenant_path("oldco")
+def lay_down_release_1(tenancy, tenant_id="oldco"):
+    """Write a tenant database the way release 1 of the app created it; returns its path."""
+    path = tenancy.tenant_path(tenant_id)
     path.parent.mkdir(parents=True)
     connection = sqlite3.connect(path)
     connection.executescript(RELEASE_1_SCHEMA)
     connection.close()
+    return path
+
+
+@pytest.fixture
+def release_1_tenant(tenancy):
+    lay_down_release_1(tenancy)
     return "oldco"
 
 
@@ -57,11 +62,7 @@ def test_migration_is_idempotent(release_1_tenant):
 
 
 def test_migration_reports_what_it_added(tenancy):
-    path = tenancy.tenant_path("oldco")
-    path.parent.mkdir(parents=True)
-    connection = sqlite3.connect(path)
-    connection.executescript(RELEASE_1_SCHEMA)
-    connection.close()
+    path = lay_down_release_1(tenancy)
     engine = database.create_engine(f"sqlite:///{path}")
     assert database.migrate_tenant_db(engine) == [
         "messages.tokens",

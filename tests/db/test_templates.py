@@ -3,13 +3,12 @@ schema change, and a failed build reported once."""
 
 import textwrap
 
-from tests.db.conftest import MINI_APP
+from tests.db.conftest import MINI_APP, TOPOLOGY_CONFTEST
 
-COUNTING_CONFTEST = """
-import pytest
-import tenantfixtures
-import miniapp
-
+# The mini app's conftest, with a tenant initializer that logs each template build.
+COUNTING_CONFTEST = TOPOLOGY_CONFTEST.replace(
+    "\n\n@pytest.fixture",
+    """
 
 def build_tenant_schema(engine):
     with open("builds.log", "a") as log:
@@ -18,16 +17,11 @@ def build_tenant_schema(engine):
     miniapp.migrate(engine)
 
 
-@pytest.fixture(scope="session")
-def tenant_topology():
-    return tenantfixtures.Topology(
-        system=miniapp.SystemBase.metadata,
-        tenant=miniapp.TenantBase.metadata,
-        data_dir=miniapp.DATA_DIR,
-        tenant_initializer=build_tenant_schema,
-        engine_caches=[miniapp._tenant_engines],
-    )
-"""
+@pytest.fixture""",
+).replace(
+    "        engine_caches=",
+    "        tenant_initializer=build_tenant_schema,\n        engine_caches=",
+)
 
 MANY_TESTS = """
 import pytest
