@@ -69,7 +69,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     layout = _layout_from_ini(early_config)
     explicit = "tenantfixtures" in (early_config.known_args_namespace.plugins or [])
     root = early_config.rootpath
-    controller.boot(layout, root if explicit else None, exclude=[root / ".pytest_cache"])
+    exclude = [root / ".pytest_cache"]
+    history = _history_target(early_config)
+    if history and "://" not in history:
+        exclude.append(Path(history).resolve())
+    controller.boot(layout, root if explicit else None, exclude=exclude)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -190,9 +194,19 @@ def _allowed_paths(request: pytest.FixtureRequest, controller: SandboxController
     allowed = [str(controller.work_root), str(controller.template_dir)]
     allowed.append(str(request.getfixturevalue("tmp_path_factory").getbasetemp()))
     allowed += request.config.getini("tenantfixtures_allowed_paths")
+    history = _history_target(request.config)
+    if history:  # the flaky recorder writes while tests run (serial runs, PostgreSQL stores)
+        allowed.append(history)
     for marker in request.node.iter_markers("allow_path"):
         allowed += [str(arg) for arg in marker.args]
     return allowed
+
+
+def _history_target(config: pytest.Config) -> str | None:
+    """The flaky recorder's store, which is ours: never redirected, never an escape."""
+    option = getattr(config.known_args_namespace, "tf_history", None)  # set before configure
+    value = option or config.getini("tenantfixtures_history")
+    return str(value) if value else None
 
 
 def _layout_from_ini(config: pytest.Config) -> Layout | None:

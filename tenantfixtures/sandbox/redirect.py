@@ -25,8 +25,9 @@ from tenantfixtures.sandbox import sqlite
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout, is_within
 from tenantfixtures.sandbox.sandbox import Sandbox
 
-# Key under which a pooled connection remembers which database it is.
+# Keys under which a pooled connection remembers which database it is, and that it was routed.
 DATABASE_INFO_KEY = "tenantfixtures.database"
+ROUTED_INFO_KEY = "tenantfixtures.routed"
 _URI_POSITION = 6  # sqlite3.connect(database, timeout, detect_types, isolation_level,
 #                    check_same_thread, factory, cached_statements, uri, ...)
 
@@ -146,15 +147,16 @@ class Redirect:
         if dialect.name != "sqlite" or not cargs:
             return
         target, ref = self.route(cargs[0], bool(cparams.get("uri")))
+        if ref is not None or target != cargs[0]:
+            entry.info[ROUTED_INFO_KEY] = True
         cargs[0] = target
         if ref is not None:
             entry.info[DATABASE_INFO_KEY] = ref
 
     def _on_engine_connect(self, connection: Connection) -> None:
-        """Track file-backed SQLite engines; in-memory ones would lose their data if disposed."""
-        url = connection.engine.url
-        uri = url.query.get("uri") == "true"
-        if url.get_backend_name() == "sqlite" and sqlite.file_path(url.database, uri) is not None:
+        """Track engines whose connections we routed: those must reconnect for the next test.
+        Others (in-memory databases, a history store, a scratch file) are left alone."""
+        if connection.info.get(ROUTED_INFO_KEY):
             self._engines.add(connection.engine)
 
     def _on_statement(
