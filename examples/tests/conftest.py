@@ -12,7 +12,6 @@ from app.main import app
 from app.models import Organization
 from tenantfixtures.factories import register
 
-
 os.environ.setdefault("OPENROUTER_API_KEY", "sk-or-v1-test-key-never-sent-anywhere")
 
 

@@ -14,7 +14,6 @@ from tenantfixtures.errors import TenantIsolationError
 from tenantfixtures.sandbox import sqlite
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout
 
-
 # Statements that are not the app's queries: transaction control, savepoints, PRAGMAs.
 _BOOKKEEPING = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
 
