@@ -16,6 +16,8 @@ from tenantfixtures.sandbox.controller import SandboxController
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout
 from tenantfixtures.tenancy import Tenancy, activate
 from tenantfixtures.topology import (
+    DEFAULT_SYSTEM_DB,
+    DEFAULT_TENANT_DB,
     INI_OPTIONS,
     Topology,
     data_dir_from_ini,
@@ -213,9 +215,9 @@ def _layout_from_ini(config: pytest.Config) -> Layout | None:
     data_dir = data_dir_from_ini(config)
     if data_dir is None:
         return None
-    defaults = {"system_db": "system.db", "tenant_db": "organizations/{tenant}/tenant.db"}
-    paths = {key: ini_value(config, key) or default for key, default in defaults.items()}
+    system_db = ini_value(config, "system_db") or DEFAULT_SYSTEM_DB
+    tenant_db = ini_value(config, "tenant_db") or DEFAULT_TENANT_DB
     try:
-        return Layout.create(data_dir, **paths)
+        return Layout.create(data_dir, system_db, tenant_db)
     except ValueError as exc:
         raise pytest.UsageError(f"tenantfixtures ini options: {exc}") from None

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, MetaData
 from tenantfixtures.sandbox.layout import Layout
 
 EngineInitializer = Callable[[Engine], None]
+DEFAULT_SYSTEM_DB = "system.db"
+DEFAULT_TENANT_DB = "organizations/{tenant}/tenant.db"
 
 # ini keys, each mirroring a Topology field.
 INI_OPTIONS: dict[str, tuple[str, str]] = {
@@ -42,8 +44,8 @@ class Topology:
     system: MetaData
     tenant: MetaData
     data_dir: str | os.PathLike[str]
-    system_db: str = "system.db"
-    tenant_db: str = "organizations/{tenant}/tenant.db"
+    system_db: str = DEFAULT_SYSTEM_DB
+    tenant_db: str = DEFAULT_TENANT_DB
     system_initializer: EngineInitializer | None = None
     tenant_initializer: EngineInitializer | None = None
     migrations: Sequence[str | os.PathLike[str]] = ()
