@@ -42,6 +42,7 @@ class SandboxController:
         With a layout from the ini file, its databases are served from a session sandbox; with
         none, every database under ``mirror_within`` is copied on write until one is known.
         """
+        self.redirect.watch_engines()
         if layout is not None:
             self._use_layout(layout, templates=None)
             self.import_protection = "the data dir named in the ini file"
@@ -94,7 +95,7 @@ class SandboxController:
         root = self.work_root / f"session-{next(self._counter)}"
         self._session = Sandbox(root, layout, templates)
         self.redirect.sandbox = self._session
-        self.redirect.dispose_engines()
+        self.redirect.dispose_engines(every_file_engine=True)
 
     def begin_test(self) -> Sandbox:
         assert self.redirect.layout is not None, "adopt() a topology first"

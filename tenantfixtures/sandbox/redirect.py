@@ -62,30 +62,38 @@ class Redirect:
         self.layout: Layout | None = None
         self.sandbox: Sandbox | None = None
         self.mirror: Mirror | None = None
-        self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+        self._routed_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+        self._file_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
         self._saved: tuple[Any, Any, Any] | None = None
 
     @property
     def installed(self) -> bool:
         return self._saved is not None
 
+    def watch_engines(self) -> None:
+        """Learn about engines from the start, even before anything is routed: an engine
+        the app connects at import time must be disposed once routing begins."""
+        if not event.contains(Engine, "engine_connect", self._on_engine_connect):
+            event.listen(Engine, "engine_connect", self._on_engine_connect)
+
     def install(self) -> None:
         if self._saved is not None:
             return
+        self.watch_engines()
         self._saved = (sqlite3.connect, sqlite3.dbapi2.connect, os.mkdir)
         sqlite3.connect = sqlite3.dbapi2.connect = self._connect  # type: ignore[assignment]
         os.mkdir = self._mkdir
         event.listen(Engine, "do_connect", self._on_do_connect)
-        event.listen(Engine, "engine_connect", self._on_engine_connect)
         event.listen(Engine, "before_cursor_execute", self._on_statement)
 
     def uninstall(self) -> None:
+        if event.contains(Engine, "engine_connect", self._on_engine_connect):
+            event.remove(Engine, "engine_connect", self._on_engine_connect)
         if self._saved is None:
             return
         sqlite3.connect, sqlite3.dbapi2.connect, os.mkdir = self._saved
         self._saved = None
         event.remove(Engine, "do_connect", self._on_do_connect)
-        event.remove(Engine, "engine_connect", self._on_engine_connect)
         event.remove(Engine, "before_cursor_execute", self._on_statement)
 
     def route(self, database: object, uri: bool) -> tuple[object, DatabaseRef | None]:
@@ -111,9 +119,17 @@ class Redirect:
                 return sqlite.with_path(database, uri, str(target)), None
         return database, None
 
-    def dispose_engines(self) -> None:
-        """Close pooled connections so the next checkout opens (and routes) afresh."""
-        for engine in list(self._engines):
+    def dispose_engines(self, every_file_engine: bool = False) -> None:
+        """Close pooled connections so the next checkout opens (and routes) afresh.
+
+        Between tests only engines we routed need it; when the routing rules change (the
+        layout becomes known), any file-backed engine may hold a connection opened under the
+        old rules, e.g. the app's import-time engine on its real data dir.
+        """
+        engines = [*self._routed_engines]
+        if every_file_engine:
+            engines += self._file_engines
+        for engine in engines:
             # Async pools cannot close connections outside their event loop: drop them instead.
             engine.dispose(close=not engine.dialect.is_async)
 
@@ -157,7 +173,11 @@ class Redirect:
         """Track engines whose connections we routed: those must reconnect for the next test.
         Others (in-memory databases, a history store, a scratch file) are left alone."""
         if connection.info.get(ROUTED_INFO_KEY):
-            self._engines.add(connection.engine)
+            self._routed_engines.add(connection.engine)
+        elif connection.engine.dialect.name == "sqlite":
+            url = connection.engine.url
+            if sqlite.file_path(url.database, url.query.get("uri") == "true") is not None:
+                self._file_engines.add(connection.engine)
 
     def _on_statement(
         self,

@@ -113,3 +113,13 @@ def test_engines_created_during_the_test_and_raw_sqlite3_are_redirected(mini_pro
     result = mini_project.runpytest_subprocess("-p", "tenantfixtures")
     result.assert_outcomes(passed=1)
     assert snapshot(mini_project.path / "data") == before
+
+
+def test_without_import_time_protection_tests_are_still_isolated(mini_project):
+    """Loaded only by its entry point, with the topology in a fixture: the app's import-time
+    engine opened the real system.db before any rule was known (documented), yet its pooled
+    connection is closed when the first test adopts the topology, so tests never share it."""
+    mini_project.makepyfile(test_notes=TWO_TESTS)
+    result = mini_project.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert (mini_project.path / "data" / "system.db").exists()
