@@ -1,0 +1,252 @@
+"""The attempt history store: a versioned SQLAlchemy Core schema on SQLite (default) or any URL.
+
+SQLite files run in WAL mode so readers never block the recorder; PostgreSQL (or any server)
+takes many CI runners writing at once, each insert being independent rows keyed by run id.
+"""
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tenantfixtures.flaky.spool import read_journal
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    "tf_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+runs = sa.Table(
+    "tf_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(128), nullable=False, default="pytest"),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("exitstatus", sa.Integer),
+    sa.Column("commit", sa.String(64)),
+    sa.Column("branch", sa.String(256)),
+    sa.Column("ci_job", sa.String(256)),
+    sa.Column("shard", sa.String(64)),
+    sa.Column("python", sa.String(32)),
+    sa.Column("platform", sa.String(64)),
+    sa.Column("seed", sa.BigInteger),
+)
+
+attempts = sa.Table(
+    "tf_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("nodeid", sa.String(1024), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("phase", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("worker", sa.String(32)),
+    sa.Column("position", sa.Integer),
+    sa.Column("seed", sa.BigInteger),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("stopped_at", sa.Float, nullable=False),
+    sa.Column("message", sa.Text),
+    sa.UniqueConstraint("run_id", "seq", name="uq_tf_attempts_run_seq"),
+    # Covers the report's per-test aggregate: an index-only scan even over millions of rows.
+    sa.Index("ix_tf_attempts_test", "nodeid", "outcome", "attempt", "started_at"),
+    sa.Index("ix_tf_attempts_started", "started_at"),
+)
+
+findings = sa.Table(
+    "tf_findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("nodeid", sa.String(1024), nullable=False, index=True),
+    sa.Column("commit", sa.String(64)),
+    sa.Column("classification", sa.String(32), nullable=False),
+    sa.Column("culprits", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+FAILED_OUTCOMES = ("failed", "error", "rerun")
+DEFAULT_HISTORY = ".tenantfixtures/history.db"
+
+
+class StoreError(Exception):
+    """The history store cannot be used; the message says why and what to do."""
+
+
+def spool_dir_for(target: str, rootdir: Path) -> Path:
+    """Where records wait when the store fails: beside a SQLite file, else under ``rootdir``."""
+    if "://" in target:
+        return rootdir / ".tenantfixtures" / "spool"
+    path = Path(target).expanduser().resolve()
+    return path.with_name(path.name + ".spool")
+
+
+def _sqlite_creator(path: str) -> Callable[[], Any]:
+    """Connect with the C-level ``_sqlite3.connect``: the history file is infrastructure, so
+    test sandboxes wrapping ``sqlite3.connect`` or SQLAlchemy's ``do_connect`` never move it."""
+    import _sqlite3
+
+    def connect() -> Any:
+        connection = _sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    return connect
+
+
+class Store:
+    """Reads and writes attempt history; every failure surfaces as a :class:`StoreError`."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        try:
+            if "://" not in target:  # a path: SQLite, the default
+                path = Path(target).expanduser().resolve()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.engine: Engine = sa.create_engine(
+                    f"sqlite:///{path}", creator=_sqlite_creator(str(path))
+                )
+            else:
+                self.engine = sa.create_engine(target)
+        except Exception as exc:
+            raise StoreError(
+                f"cannot use history store {target!r}: {exc}; pass a file path or a SQLAlchemy "
+                "URL such as postgresql+psycopg://user@host/db"
+            ) from exc
+        with self._guard("open"):
+            self._ensure_schema()
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreError(
+                f"history store {self.target!r} failed to {action}: {reason} "
+                "(check the path/URL, permissions and that it is a tenantfixtures history store)"
+            ) from exc
+
+    def _ensure_schema(self) -> None:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Many runners may create the schema at once: serialize them.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
+            metadata.create_all(conn)
+            found = conn.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).scalar()
+            if found is None:
+                conn.execute(
+                    meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
+                )
+            elif int(found) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"history store {self.target!r} has schema version {found}, newer than this "
+                    f"tenantfixtures supports ({SCHEMA_VERSION}); upgrade tenantfixtures"
+                )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def add_run(self, run: Mapping[str, Any]) -> None:
+        with self._guard("record a run"), self.engine.begin() as conn:
+            self._add_run(conn, run)
+
+    @staticmethod
+    def _add_run(conn: Connection, run: Mapping[str, Any]) -> None:
+        exists = conn.execute(
+            sa.select(runs.c.run_id).where(runs.c.run_id == run["run_id"])
+        ).first()
+        if exists is None:
+            conn.execute(runs.insert().values(**run))
+
+    def add_attempts(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            with self._guard("record attempts"), self.engine.begin() as conn:
+                conn.execute(attempts.insert(), list(rows))
+
+    def finish_run(self, run_id: str, finished_at: float, exitstatus: int | None) -> None:
+        with self._guard("finish a run"), self.engine.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(finished_at=finished_at, exitstatus=exitstatus)
+            )
+
+    def has_run(self, run_id: str) -> bool:
+        with self._guard("read"), self.engine.connect() as conn:
+            found = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
+        return found is not None
+
+    def add_findings(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        values = [{**row, "culprits": json.dumps(list(row["culprits"]))} for row in rows]
+        if values:
+            with self._guard("record findings"), self.engine.begin() as conn:
+                conn.execute(findings.insert(), values)
+
+    def import_journal(self, path: Path) -> int:
+        """Copy a spooled run into the store (only rows it lacks), then delete the journal."""
+        run, rows, finish = read_journal(path)
+        if run is None:
+            path.unlink(missing_ok=True)
+            return 0
+        with self._guard("import spooled records"), self.engine.begin() as conn:
+            self._add_run(conn, run)
+            stored = conn.execute(
+                sa.select(sa.func.max(attempts.c.seq)).where(attempts.c.run_id == run["run_id"])
+            ).scalar()
+            missing = [row for row in rows if stored is None or row["seq"] > stored]
+            if missing:
+                conn.execute(attempts.insert(), missing)
+            if finish is not None:
+                conn.execute(runs.update().where(runs.c.run_id == run["run_id"]).values(**finish))
+        path.unlink(missing_ok=True)
+        return len(missing)
+
+    def import_pending(self, spool_dir: Path) -> int:
+        """Import every journal left in ``spool_dir`` that no live run is still writing."""
+        from filelock import FileLock, Timeout
+
+        imported = 0
+        if not spool_dir.is_dir():
+            return 0
+        for path in sorted(spool_dir.glob("*.jsonl")):
+            lock = FileLock(str(path) + ".lock")
+            try:
+                with lock.acquire(timeout=0):
+                    if path.exists():
+                        imported += self.import_journal(path)
+            except Timeout:
+                continue
+            Path(str(path) + ".lock").unlink(missing_ok=True)
+        return imported
+
+    def connect(self) -> Connection:
+        """A read connection for the analysis modules (classify, report)."""
+        try:
+            return self.engine.connect()
+        except Exception as exc:
+            raise StoreError(f"cannot read history store {self.target!r}: {exc}") from exc
+
+
+def open_store(target: str | None) -> Store:
+    """Open ``target``, else ``$TENANTFIXTURES_HISTORY``, else the default file in the cwd."""
+    return Store(target or os.environ.get("TENANTFIXTURES_HISTORY") or DEFAULT_HISTORY)

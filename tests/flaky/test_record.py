@@ -1,0 +1,243 @@
+"""The recorder, exercised through real inner pytest sessions."""
+
+import os
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+
+import pytest
+import sqlalchemy as sa
+
+from tenantfixtures.flaky.store import Store, StoreError, attempts, meta_table
+
+RERUN_SUITE = """
+import pathlib
+
+def test_ok():
+    pass
+
+def test_broken():
+    assert False
+
+def test_second_try(tmp_path_factory):
+    marker = pathlib.Path(__file__).with_name("tried")
+    if not marker.exists():
+        marker.write_text("1")
+        assert False, "first attempt fails"
+
+def test_skipped():
+    import pytest
+    pytest.skip("not here")
+"""
+
+
+def test_every_attempt_recorded_from_the_controller_under_xdist(pytester, read_attempts):
+    pytester.makepyfile(test_mod=RERUN_SUITE)
+    result = pytester.runpytest_subprocess(
+        "-p", "tenantfixtures", "-n", "2", "-p", "rerunfailures", "--reruns", "2",
+        "-p", "no:randomly", "--tf-history=h.db",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*1 failed, 2 passed, 1 skipped, 3 rerun*"])
+    rows = read_attempts(pytester.path / "h.db")
+    by_test = defaultdict(list)
+    for row in rows:
+        by_test[row["nodeid"].split("::")[1]].append(row)
+    assert [(r["attempt"], r["outcome"]) for r in by_test["test_broken"]] == [
+        (0, "rerun"),
+        (1, "rerun"),
+        (2, "failed"),
+    ]
+    assert [(r["attempt"], r["outcome"]) for r in by_test["test_second_try"]] == [
+        (0, "rerun"),
+        (1, "passed"),
+    ]
+    assert [r["outcome"] for r in by_test["test_skipped"]] == ["skipped"]
+    assert len(rows) == 7  # no duplicates: workers do not write
+    assert {r["worker"] for r in rows} <= {"gw0", "gw1"}
+    positions = defaultdict(set)
+    for row in rows:
+        positions[row["worker"]].add((row["position"], row["nodeid"]))
+    for worker, seen in positions.items():
+        assert sorted(p for p, _ in seen) == list(range(len(seen))), worker
+    assert all(r["stopped_at"] >= r["started_at"] > 0 for r in rows)
+    assert all(r["duration"] >= 0 for r in rows)
+    assert not list((pytester.path / "h.db.spool").glob("*.jsonl"))
+
+
+def test_run_metadata_and_randomly_seed(pytester, monkeypatch, read_attempts, read_runs):
+    monkeypatch.setenv("GITHUB_SHA", "abc123")
+    monkeypatch.setenv("GITHUB_REF_NAME", "main")
+    monkeypatch.setenv("GITHUB_RUN_ID", "77")
+    monkeypatch.setenv("GITHUB_JOB", "tests")
+    monkeypatch.setenv("TENANTFIXTURES_SHARD", "2/4")
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass\n")
+    pytester.makeini("[pytest]\ntenantfixtures_history = ini.db\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "tenantfixtures", "-p", "randomly", "--randomly-seed=4242"
+    )
+    result.assert_outcomes(passed=2)
+    (run,) = read_runs(pytester.path / "ini.db")
+    assert (run["commit"], run["branch"], run["ci_job"], run["shard"]) == (
+        "abc123",
+        "main",
+        "tests#77",
+        "2/4",
+    )
+    assert run["python"]
+    assert run["platform"]
+    assert run["seed"] == 4242
+    assert run["finished_at"] >= run["started_at"]
+    assert run["exitstatus"] == 0
+    assert [r["seed"] for r in read_attempts(pytester.path / "ini.db")] == [4242, 4242]
+
+
+def test_nothing_registered_without_the_option(pytester):
+    pytester.makepyfile(
+        """
+        def test_no_recorder(pytestconfig):
+            assert pytestconfig.pluginmanager.get_plugin("tf-recorder") is None
+            assert pytestconfig.pluginmanager.get_plugin("tf-order") is None
+        """
+    )
+    pytester.runpytest_subprocess("-p", "tenantfixtures").assert_outcomes(passed=1)
+    assert not list(pytester.path.glob("*.db"))
+    assert not list(pytester.path.glob("*.spool"))
+
+
+def test_corrupt_store_keeps_records_in_spool_then_imports_them(pytester, read_attempts):
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): assert 0\n")
+    db = pytester.path / "h.db"
+    db.write_bytes(b"this is not a sqlite database" * 100)
+    result = pytester.runpytest_subprocess("-p", "tenantfixtures", "--tf-history=h.db")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*ERROR: history store 'h.db' failed to open*kept in*"])
+    assert len(list((pytester.path / "h.db.spool").glob("*.jsonl"))) == 1
+    db.unlink()
+    pytester.runpytest_subprocess("-p", "tenantfixtures", "--tf-history=h.db").assert_outcomes(
+        passed=1, failed=1
+    )
+    rows = read_attempts(db)
+    assert len(rows) == 4
+    assert len({r["run_id"] for r in rows}) == 2
+    assert not list((pytester.path / "h.db.spool").glob("*.jsonl"))
+
+
+def test_killed_run_keeps_every_finished_attempt(pytester, read_attempts):
+    pytester.makepyfile(
+        """
+        import os, signal
+        def test_1(): pass
+        def test_2(): assert 0
+        def test_3(): os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "tenantfixtures", "-p", "no:randomly", "--tf-history=h.db"
+    )
+    assert result.ret not in (0, 1)
+    pytester.makepyfile(test_later="def test_later(): pass\n")
+    pytester.runpytest_subprocess(
+        "-p", "tenantfixtures", "--tf-history=h.db", "test_later.py"
+    ).assert_outcomes(passed=1)
+    outcomes = sorted((r["nodeid"], r["outcome"]) for r in read_attempts(pytester.path / "h.db"))
+    assert outcomes == [
+        ("test_killed_run_keeps_every_finished_attempt.py::test_1", "passed"),
+        ("test_killed_run_keeps_every_finished_attempt.py::test_2", "failed"),
+        ("test_later.py::test_later", "passed"),
+    ]
+
+
+def test_unusable_url_is_a_clear_error_and_the_run_completes(pytester):
+    pytester.makepyfile("def test_a(): pass\n")
+    result = pytester.runpytest_subprocess("-p", "tenantfixtures", "--tf-history=nosuchdb://x/y")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*ERROR: cannot use history store 'nosuchdb://x/y'*"])
+    assert result.ret == 0
+
+
+@pytest.fixture
+def pg_url():
+    url = os.environ.get("TENANTFIXTURES_TEST_PG_URL")
+    if not url:
+        pytest.skip("TENANTFIXTURES_TEST_PG_URL is not set (bash scripts/postgres.sh prints one)")
+    name = f"tf_flaky_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_postgres_store_takes_concurrent_runners(pytester, pg_url):
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.parametrize('i', range(150))\ndef test_p(i): assert i % 50\n"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "tenantfixtures",
+        "-q",
+        f"--tf-history={pg_url}",
+    ]
+    procs = [
+        subprocess.Popen(
+            command, cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(3)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [1, 1, 1]
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(attempts)).scalar()
+        runs = conn.execute(sa.select(sa.func.count(sa.distinct(attempts.c.run_id)))).scalar()
+        failed = conn.execute(
+            sa.select(sa.func.count()).where(attempts.c.outcome == "failed")
+        ).scalar()
+    engine.dispose()
+    assert (total, runs, failed) == (450, 3, 9)
+
+
+def test_newer_schema_version_is_refused_with_the_fix(tmp_path):
+    db = tmp_path / "h.db"
+    Store(str(db)).close()
+    store = Store(str(db))
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(meta_table).values(value="99"))
+    store.close()
+    with pytest.raises(StoreError, match=r"schema version 99, newer .* upgrade tenantfixtures"):
+        Store(str(db))
+
+
+def test_each_attempt_keeps_the_tests_own_data_seed(pytester, read_attempts):
+    """The factories plugin's per-test seed reaches the history, so a failure can be replayed."""
+    pytester.makepyfile(
+        test_seeds="""
+        import json, pathlib
+
+        def test_a(request):
+            seeds = dict(request.node.user_properties)
+            pathlib.Path("seed_a.json").write_text(json.dumps(seeds["tenantfixtures_seed"]))
+
+        def test_b(request):
+            seeds = dict(request.node.user_properties)
+            pathlib.Path("seed_b.json").write_text(json.dumps(seeds["tenantfixtures_seed"]))
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "tenantfixtures", "-n", "2", "--tf-seed=12345", "--tf-history=h.db"
+    )
+    result.assert_outcomes(passed=2)
+    recorded = {
+        row["nodeid"].split("::")[1]: row["seed"] for row in read_attempts(pytester.path / "h.db")
+    }
+    expected = {
+        name: int((pytester.path / f"seed_{name[-1]}.json").read_text()) for name in recorded
+    }
+    assert recorded == expected
+    assert recorded["test_a"] != recorded["test_b"]

@@ -1,0 +1,220 @@
+"""Classification and the report formats, over stores filled by real runs or known rows."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from tenantfixtures.cli import main
+from tenantfixtures.flaky.store import Store
+from tenantfixtures.redact import MARK, redact
+
+SECRET = "sk-live1234567890abcdefXYZ"
+
+
+def _fill(db: Path) -> None:
+    """Two commits: stable, broken, flaky, fixed-later, parallel-only and an OD finding."""
+    store = Store(str(db))
+    seq = 0
+    outcomes = {
+        "t.py::test_stable": ["passed"] * 6,
+        "t.py::test_broken": ["failed"] * 6,
+        "t.py::test_flaky": ["passed", "failed", "passed", "passed", "rerun", "passed"],
+        "t.py::test_victim": ["passed", "failed", "passed", "failed", "passed", "passed"],
+        "t.py::test_fixed": ["failed", "failed", "passed", "passed", "passed", "passed"],
+        "t.py::test_parallel": ["passed", "failed", "passed", "failed", "passed", "passed"],
+    }
+    for run in range(6):
+        commit = "c1" if run < 2 else "c2"
+        run_id = f"r{run}"
+        store.add_run({"run_id": run_id, "started_at": 1000.0 + run, "commit": commit})
+        rows = []
+        for nodeid, seq_outcomes in outcomes.items():
+            seq += 1
+            outcome = seq_outcomes[run]
+            parallel = nodeid.endswith("parallel") and run % 2 == 1
+            leak = f"Authorization: Bearer {SECRET} api_key={SECRET}"
+            rows.append(
+                {"run_id": run_id, "seq": seq, "nodeid": nodeid, "attempt": 0, "phase": "call",
+                 "outcome": outcome, "duration": 0.1, "worker": "gw0" if parallel else None,
+                 "position": 0, "seed": None, "started_at": 1000.0 + run,
+                 "stopped_at": 1000.1 + run, "message": None if outcome == "passed" else leak}
+            )  # fmt: skip
+        store.add_attempts(rows)
+    store.add_findings(
+        [{"nodeid": "t.py::test_victim", "commit": "c2", "classification": "order-dependent",
+          "culprits": ["t.py::test_polluter"], "evidence": f"fails after polluter {SECRET}",
+          "created_at": time.time()}]
+    )  # fmt: skip
+    store.close()
+
+
+def _report(db: Path, fmt: str, tmp_path: Path, *extra: str) -> str:
+    out = tmp_path / f"report.{fmt}"
+    assert main(["report", f"--history={db}", f"--format={fmt}", f"--output={out}", *extra]) == 0
+    return out.read_text()
+
+
+def test_json_report_contract(tmp_path):
+    db = tmp_path / "h.db"
+    _fill(db)
+    data = json.loads(_report(db, "json", tmp_path))
+    assert data["schema"] == "tenantfixtures.flaky/1"
+    assert data["runs"] == 6
+    time.strptime(data["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
+    tests = {t["nodeid"]: t for t in data["tests"]}
+    contract = (
+        "nodeid",
+        "classification",
+        "attempts",
+        "failures",
+        "failure_rate",
+        "culprits",
+        "evidence",
+    )
+    for test in data["tests"]:
+        assert set(contract) <= set(test)
+        assert test["failure_rate"] == round(test["failures"] / test["attempts"], 4)
+    summary = {
+        n: (t["classification"], t["attempts"], t["failures"], t["culprits"])
+        for n, t in tests.items()
+    }
+    assert summary == {
+        "t.py::test_stable": ("stable", 6, 0, []),
+        "t.py::test_broken": ("broken", 6, 6, []),
+        "t.py::test_flaky": ("flaky", 6, 2, []),
+        "t.py::test_victim": ("order-dependent", 6, 2, ["t.py::test_polluter"]),
+        "t.py::test_fixed": ("stable", 6, 2, []),
+        "t.py::test_parallel": ("parallel-only", 6, 2, []),
+    }
+    flaky = tests["t.py::test_flaky"]
+    assert flaky["first_attempt_failure_rate"] == round(2 / 6, 4)
+    assert flaky["final_failure_rate"] == round(1 / 6, 4)  # the rerun attempt passed afterwards
+    assert flaky["flip_rate"] == round(4 / 5, 4)
+    low, high = flaky["failure_rate_ci95"]
+    assert 0 < low < 2 / 6 < high < 1
+    assert flaky["last_seen"] == "1970-01-01T00:16:45Z"
+    assert tests["t.py::test_broken"]["evidence"] == "failed all 4 attempts on commit c2"
+    assert "older commits" in tests["t.py::test_fixed"]["evidence"]
+
+
+def test_since_window_and_cli_errors(tmp_path, capsys):
+    db = tmp_path / "h.db"
+    _fill(db)  # all attempts are from 1970
+    assert json.loads(_report(db, "json", tmp_path, "--since=14d"))["tests"] == []
+    with pytest.raises(SystemExit) as exc:
+        main(["report", f"--history={db}", "--since=fortnight"])
+    assert exc.value.code == 2
+    assert "use a number and m/h/d/w" in capsys.readouterr().err
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 200)
+    assert main(["report", f"--history={bad}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tenantfixtures report: error: history store")
+    assert "\n" not in err
+
+
+def test_markdown_and_junit_mark_unhealthy_tests(tmp_path):
+    db = tmp_path / "h.db"
+    _fill(db)
+    md = _report(db, "md", tmp_path)
+    assert md.startswith("## Flaky-test report")
+    assert "| `t.py::test_flaky` | flaky | 2/6 |" in md
+    assert "`t.py::test_polluter`" in md
+    assert "test_stable`" not in md
+    suite = ET.fromstring(_report(db, "junit", tmp_path)).find("testsuite")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["test_broken"].find("failure") is not None
+    for name in ("test_flaky", "test_victim", "test_parallel"):
+        assert cases[name].find("flakyFailure") is not None, name
+        assert cases[name].find("failure") is None
+    assert cases["test_stable"].find("flakyFailure") is None
+    props = {p.get("name"): p.get("value") for p in cases["test_victim"].iter("property")}
+    assert props["classification"] == "order-dependent"
+    assert props["flaky"] == "true"
+    assert props["culprits"] == "t.py::test_polluter"
+
+
+def test_no_secret_reaches_store_or_reports(pytester, tmp_path):
+    pytester.makepyfile(
+        f"""
+        def test_leaks():
+            headers = {{"Authorization": "Bearer {SECRET}"}}
+            assert headers is None, "api_key={SECRET} x-api-key: {SECRET}"
+        """
+    )
+    pytester.runpytest_subprocess("-p", "tenantfixtures", "--tf-history=h.db").assert_outcomes(
+        failed=1
+    )
+    store = Store(str(pytester.path / "h.db"))
+    with store.connect() as conn:
+        messages = [row[0] for row in conn.exec_driver_sql("SELECT message FROM tf_attempts")]
+    store.close()
+    assert messages[0]
+    assert MARK in messages[0]
+    assert SECRET not in messages[0]
+    _fill(tmp_path / "f.db")  # old store rows with raw secrets: reports redact again
+    for fmt in ("json", "md", "html", "junit"):
+        for db in (pytester.path / "h.db", tmp_path / "f.db"):
+            text = _report(db, fmt, tmp_path)
+            assert SECRET not in text, fmt
+            assert "sk-live" not in text, fmt
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_html_report_renders_charts_in_a_real_browser(tmp_path):
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI: apt-get install -y chromium")
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    db = tmp_path / "h.db"
+    _fill(db)
+    page = tmp_path / "report.html"
+    page.write_text(_report(db, "html", tmp_path))
+    assert "<script src" not in page.read_text()
+    assert "http" not in page.read_text().replace("http://www.w3.org/2000/svg", "")
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900",
+    ]  # fmt: skip
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert dom.count('class="tf-chart"') == 4  # one chart per non-stable test, drawn by the script
+    assert dom.count("<rect") >= 4 * 6
+    assert dom.count('class="tf-rate"') == 4
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120
+    )
+    assert shot.stat().st_size > 10_000
+    keep = os.environ.get("TF_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ("{'authorization': 'Bearer abcdefghijkl'}", "abcdefghijkl"),
+        ('{"api_key": "abc123secretvalue"}', "abc123secretvalue"),
+        ("OpenAI(apiKey=xyz987654321)", "xyz987654321"),
+        ("key was sk-or-v1-0123456789abcdef", "0123456789abcdef"),
+        ("x-api-key: 0f0f0f0f0f0f", "0f0f0f0f0f0f"),
+    ],
+)
+def test_redaction_patterns(text, secret):
+    cleaned = redact(text)
+    assert secret not in cleaned
+    assert MARK in cleaned
