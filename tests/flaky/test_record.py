@@ -90,7 +90,14 @@ def test_run_metadata_and_randomly_seed(pytester, monkeypatch, read_attempts, re
     assert run["seed"] == 4242
     assert run["finished_at"] >= run["started_at"]
     assert run["exitstatus"] == 0
-    assert [r["seed"] for r in read_attempts(pytester.path / "ini.db")] == [4242, 4242]
+    # Each attempt keeps its test's own data seed, derived from pytest-randomly's: replayable.
+    seeds = [r["seed"] for r in read_attempts(pytester.path / "ini.db")]
+    rerun = pytester.runpytest_subprocess(
+        "-p", "tenantfixtures", "-p", "randomly", "--randomly-seed=4242"
+    )
+    rerun.assert_outcomes(passed=2)
+    assert [r["seed"] for r in read_attempts(pytester.path / "ini.db")][2:] == seeds
+    assert len(set(seeds)) == 2
 
 
 def test_nothing_registered_without_the_option(pytester):
