@@ -15,15 +15,15 @@ history="$reports/history.db"
 mkdir -p "$reports"
 
 echo "== the example suite, 2 workers, random order, every attempt recorded in $history"
-(cd examples && "$python" -m pytest -n 2 -p randomly -q --tf-history "$history") || \
+(cd examples && "$python" -m pytest -n 2 -p randomly -q --tf-history="$history") || \
   echo "(the suite failed: the report below says whether it is flaky or broken)"
 
 echo "== nightly: $rounds rounds in varied order and parallelism, then confirmation of suspects"
-(cd examples && "$tf" nightly --rounds "$rounds" --history "$history" --format md \
+(cd examples && "$tf" nightly --rounds "$rounds" --history="$history" --format md \
   --output "$reports/nightly.md" -- -q)
 
 for format in html json junit; do
-  "$tf" report --history "$history" --format "$format" --output "$reports/flaky.$format"
+  "$tf" report --history="$history" --format "$format" --output "$reports/flaky.$format"
 done
-"$tf" report --history "$history" --format md | tee "$reports/flaky.md"
+"$tf" report --history="$history" --format md | tee "$reports/flaky.md"
 echo "== reports: $reports/flaky.{md,html,json,junit}"
