@@ -8,7 +8,11 @@ from tenantfixtures.flaky import cli as flaky_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tenantfixtures", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="tenantfixtures",
+        description="Check a project's tenantfixtures setup, and find, report and quarantine"
+        " flaky tests.",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     doctor.add_command(subparsers)
     flaky_cli.add_commands(subparsers)
