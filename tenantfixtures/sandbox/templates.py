@@ -30,6 +30,8 @@ from tenantfixtures.sandbox.sqlite import finalize_template
 TEMPLATE_FORMAT = "1"
 
 Initializer = Callable[[Engine], None]
+# Set by pytest-xdist in every worker of one run (and only there).
+XDIST_RUN_ENV = "PYTEST_XDIST_TESTRUNUID"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ class SchemaSpec:
             engine.dispose()
 
 
+def _failure_marker(path: Path) -> Path:
+    return path.with_name(path.name + ".failed")
+
+
 def _source_of(function: Initializer) -> str:
     try:
         return inspect.getsource(function)
@@ -99,8 +105,23 @@ class TemplateCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{path}.lock"):
             if not path.exists():
+                self._raise_if_failed_in_this_run(spec, path)
                 self._build(spec, path)
         return path
+
+    def _raise_if_failed_in_this_run(self, spec: SchemaSpec, path: Path) -> None:
+        """Under xdist, a build that failed in one worker is not retried (and its traceback
+        not repeated) by the others: they point at the first worker's error instead."""
+        marker = _failure_marker(path)
+        run = os.environ.get(XDIST_RUN_ENV)
+        if not run or not marker.exists():
+            return
+        failed_run, _, message = marker.read_text().partition("\n")
+        if failed_run == run:
+            raise TemplateBuildError(
+                f"the {spec.name} schema template failed to build in another worker of this run"
+                f" (its error is reported there): {message}"
+            )
 
     def _build(self, spec: SchemaSpec, path: Path) -> None:
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -111,9 +132,14 @@ class TemplateCache:
             finalize_template(partial)
         except Exception as exc:
             partial.unlink(missing_ok=True)
-            raise TemplateBuildError(
+            message = (
                 f"building the {spec.name} schema template failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            run = os.environ.get(XDIST_RUN_ENV)
+            if run:
+                _failure_marker(path).write_text(f"{run}\n{message}")
+            raise TemplateBuildError(message) from exc
+        _failure_marker(path).unlink(missing_ok=True)
         os.replace(partial, path)
         self.build_seconds[spec.name] = time.perf_counter() - started
         for stale in self.directory.glob(f"{spec.name}-*.sqlite3"):
