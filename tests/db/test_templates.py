@@ -1,7 +1,6 @@
 """Schema templates: one build per run across xdist workers, reused across runs, rebuilt on
 schema change, and a failed build reported once."""
 
-
 from tests.db.conftest import MINI_APP, TOPOLOGY_CONFTEST
 
 # The mini app's conftest, with a tenant initializer that logs each template build.
