@@ -4,6 +4,7 @@ import re
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.database import SystemSessionLocal, load_defaults, tenant_session
 from app.models import Conversation, Organization, Setting, User
@@ -24,6 +25,14 @@ def check_org_id(org_id: str) -> str:
     return org_id
 
 
+def commit_new_user(session: Session, email: str) -> None:
+    """Commit a session that adds a user; emails are unique across organisations."""
+    try:
+        session.commit()
+    except IntegrityError:
+        raise ServiceError(409, f"a user with email {email!r} already exists") from None
+
+
 def create_organization(org_id: str, name: str, owner_email: str, owner_name: str) -> Organization:
     """Sign-up: the organisation and its owner in the system DB, then its own database."""
     check_org_id(org_id)
@@ -33,10 +42,7 @@ def create_organization(org_id: str, name: str, owner_email: str, owner_name: st
         org = Organization(id=org_id, name=name)
         session.add(org)
         session.add(User(org_id=org_id, email=owner_email, name=owner_name, role="owner"))
-        try:
-            session.commit()
-        except IntegrityError:
-            raise ServiceError(409, f"a user with email {owner_email!r} already exists") from None
+        commit_new_user(session, owner_email)
         session.refresh(org)
         session.expunge(org)
     with tenant_session(org_id) as tenant:
@@ -58,10 +64,7 @@ def add_user(org_id: str, email: str, name: str, role: str = "member") -> User:
             )
         user = User(org_id=org_id, email=email, name=name, role=role)
         session.add(user)
-        try:
-            session.commit()
-        except IntegrityError:
-            raise ServiceError(409, f"a user with email {email!r} already exists") from None
+        commit_new_user(session, email)
         session.refresh(user)
         session.expunge(user)
         return user
