@@ -112,7 +112,7 @@ def per_query_microseconds(queries: int) -> tuple[float, float]:
         controller.adopt(Topology(system=MetaData(), tenant=MetaData(), data_dir=Path(tmp)))
         sandbox = controller.begin_test()
         engine = create_engine(f"sqlite:///{tmp}/organizations/acme/tenant.db")
-        listener = controller.redirect._on_statement
+        listener = controller.router._on_statement
 
         def run() -> float:
             with engine.connect() as connection:

@@ -1,7 +1,7 @@
 """Synthetic pytest suite with known ground truth for the flaky-detector benchmark.
 
 ``generate(directory)`` writes the suite and returns the manifest: node id -> expected class and
-culprit. Randomness comes from ``os.urandom`` so pytest-randomly's reseeding cannot tame it;
+culprits. Randomness comes from ``os.urandom`` so pytest-randomly's reseeding cannot tame it;
 order dependence goes through a module global (per process, like real leaked state); parallel
 collisions go through one shared file per pair, touched only while both tests overlap.
 """
@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-FLAKE_RATES = (0.1, 0.2, 0.3, 0.5)
+FLAKE_RATES = (0.1, 0.2, 0.3, 0.4, 0.5)  # 0.4-0.5: the ones that fake culprits by chance
 FLAKES_PER_RATE = 2
 STABLE = 16
 BROKEN = 3
@@ -48,7 +48,7 @@ def _module(body: str) -> str:
 
 
 def generate(directory: Path) -> dict[str, dict[str, Any]]:
-    """Write the suite under ``directory``; return {nodeid: {"class", "culprit", "p"}}."""
+    """Write the suite under ``directory``; return {nodeid: {"class", "culprits", "p"}}."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "suite_state.py").write_text(_STATE)
     (directory / "conftest.py").write_text(_CONFTEST)
@@ -114,8 +114,29 @@ def generate(directory: Path) -> dict[str, dict[str, Any]]:
                 assert "cache-{i}" not in suite_state.LEAKED, "stale cache from another test"
             """,
             "order-dependent",
-            culprit=f"test_pollute_{i}.py::{polluter}",
+            culprits=[f"test_pollute_{i}.py::{polluter}"],
         )
+    # One victim of two polluters: either one, earlier in the same process, breaks it.
+    for name in ("a", "b"):
+        add(
+            "test_pollute_multi.py",
+            f"test_polluter_multi_{name}",
+            f"""
+            def test_polluter_multi_{name}():
+                suite_state.LEAKED.add("session-{name}")
+            """,
+            "stable",
+        )
+    add(
+        "test_victims_multi.py",
+        "test_victim_multi",
+        """
+        def test_victim_multi():
+            assert not suite_state.LEAKED & {"session-a", "session-b"}, "stale session"
+        """,
+        "order-dependent",
+        culprits=[f"test_pollute_multi.py::test_polluter_multi_{n}" for n in ("a", "b")],
+    )
     for i in range(BRITTLE):
         setter, brittle = f"test_setter_{i}", f"test_brittle_{i}"
         add(
@@ -135,7 +156,7 @@ def generate(directory: Path) -> dict[str, dict[str, Any]]:
                 assert "config-{i}" in suite_state.LEAKED, "config never loaded"
             """,
             "order-dependent",
-            culprit=f"test_setup_{i}.py::{setter}",
+            culprits=[f"test_setup_{i}.py::{setter}"],
         )
     for i in range(COLLIDING_PAIRS):
         names = (f"test_export_{i}_a", f"test_export_{i}_b")
@@ -154,7 +175,7 @@ def generate(directory: Path) -> dict[str, dict[str, Any]]:
                         path.unlink(missing_ok=True)
                 """,
                 "parallel-only",
-                culprit=f"{other}.py::{other}",
+                culprits=[f"{other}.py::{other}"],
             )
     for file, bodies in files.items():
         (directory / file).write_text(_module("\n".join(bodies)))

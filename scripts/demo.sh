@@ -19,11 +19,13 @@ echo "== the example suite, 2 workers, random order, every attempt recorded in $
   echo "(the suite failed: the report below says whether it is flaky or broken)"
 
 echo "== nightly: $rounds rounds in varied order and parallelism, then confirmation of suspects"
-(cd examples && "$tf" nightly --rounds "$rounds" --history="$history" --format md \
-  --output "$reports/nightly.md" -- -q)
+(cd examples && "$tf" nightly --rounds "$rounds" --max-minutes 15 --history="$history" \
+  --format md --output "$reports/nightly.md" -- -q)
 
 for format in html json junit; do
   "$tf" report --history="$history" --format "$format" --output "$reports/flaky.$format"
 done
 "$tf" report --history="$history" --format md | tee "$reports/flaky.md"
-echo "== reports: $reports/flaky.{md,html,json,junit}"
+"$tf" durations --history="$history" --output "$reports/.test_durations"
+echo "== reports: $reports/flaky.{md,html,json,junit}; pytest-split durations: $reports/.test_durations"
+echo "== replay a failure exactly as it ran: the 'Replay:' command under each test above"

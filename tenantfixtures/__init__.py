@@ -19,18 +19,28 @@ from tenantfixtures.llm import (
     VirtualClock,
     VirtualClockError,
 )
+from tenantfixtures.migrations import (
+    MigrationsUnavailableError,
+    SchemaMismatchError,
+    SnapshotError,
+    assert_schema_matches,
+    schema_diff,
+)
 from tenantfixtures.tenancy import QueryLog, Tenancy, Touched
 from tenantfixtures.topology import Topology
 
 __all__ = [
     "Call",
+    "MigrationsUnavailableError",
     "OpenRouterMock",
     "OpenRouterMockError",
     "QueryCountError",
     "QueryLog",
     "SandboxEscapeError",
+    "SchemaMismatchError",
     "Script",
     "ScriptError",
+    "SnapshotError",
     "Step",
     "TemplateBuildError",
     "Tenancy",
@@ -42,6 +52,8 @@ __all__ = [
     "UnsafeTenantIdError",
     "VirtualClock",
     "VirtualClockError",
+    "assert_schema_matches",
+    "schema_diff",
 ]
 
 # Loading the package with ``pytest -p tenantfixtures`` registers the real plugin module.

@@ -2,9 +2,11 @@
 
 import argparse
 from collections.abc import Sequence
+from importlib.metadata import version
 
 from tenantfixtures import doctor
 from tenantfixtures.flaky import cli as flaky_cli
+from tenantfixtures.migrations import cli as migrations_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,8 +15,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a project's tenantfixtures setup, and find, report and quarantine"
         " flaky tests.",
     )
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version('tenantfixtures')}"
+    )
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="one of the commands below"
+    )
     doctor.add_command(subparsers)
+    migrations_cli.add_command(subparsers)
     flaky_cli.add_commands(subparsers)
     return parser
 

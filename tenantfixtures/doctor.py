@@ -67,6 +67,9 @@ class Doctor:
             note = f"{len(databases)} database file(s) there, never opened by tests"
             self.lines.append(("data dir", f"{data_dir} ({note})"))
         self.lines.append(("import time", f"protects {controller.import_protection}"))
+        status = controller.status
+        if status is not None:
+            self.lines.append(("isolation", status.describe()))
 
     def _describe_schemas(self, topology: Topology) -> None:
         for name, metadata in (("system", topology.system), ("tenant", topology.tenant)):
@@ -115,7 +118,17 @@ def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser = subparsers.add_parser(
         "doctor",
         help="check that the project's topology imports and its templates build",
-        description=__doc__,
+        description="Check that this project's topology imports and its templates build: runs"
+        " pytest in-process on the project and sets up one collected test (topology fixture or"
+        " ini, template build, one clone) without running its body. Run it where you run"
+        " pytest.",
+        usage="tenantfixtures doctor [-h] [-- PYTEST_ARG ...]",
     )
-    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    parser.add_argument(
+        "pytest_args",
+        nargs="*",
+        metavar="PYTEST_ARG",
+        help="extra pytest arguments, after --, e.g. -- tests/api (default: none, the"
+        " project's own pytest configuration)",
+    )
     parser.set_defaults(handler=lambda args: run(args.pytest_args))

@@ -1,41 +1,48 @@
 """Deterministic factory data: a seed per test, and time frozen from the first fixture on.
 
-Every test starts factory ``Sequence`` counters at 0, so its ids, emails and titles do not
-depend on the tests that ran before it on the same worker.
+Inert until used, so merely installing tenantfixtures changes no other project's report.
+Seeding is on for the session when ``--tf-seed`` is given or ``tenantfixtures.factories`` has
+been imported by the end of collection (the project's factories derive from ``SystemFactory`` /
+``TenantFactory``), and for any test that requests ``tf_seed``. Only then is a test seeded, its
+seed put in ``item.user_properties`` as ``tenantfixtures_seed`` (JUnit XML, the flaky recorder)
+and in the report of a failure; the header line appears when seeding is on at start-up
+(``--tf-seed``, or factories imported by an initial conftest.py). factory-boy and Faker are
+imported only then.
 
 Seeds: one base seed per run (``--tf-seed``; default pytest-randomly's seed when it is active,
-else a random one), printed in the header. Each test's seed is derived from the base and its
-node id, so a test gets the same data alone, in any order and on any xdist worker. It seeds
-factory-boy's and Faker's generators before the test's fixtures run, and the test body continues
-from where the fixtures left off: pytest-randomly's own reseeding of these generators is undone,
-so ``--tf-seed`` alone replays the data. The seed is in ``item.user_properties`` as
-``tenantfixtures_seed`` (JUnit XML, the flaky recorder) and in the report of a failing test.
+else a random one). Each test's seed is derived from the base and its node id, so a test gets the
+same data alone, in any order and on any xdist worker. It seeds factory-boy's and Faker's
+generators before the test's fixtures run, and the test body continues from where the fixtures
+left off: pytest-randomly's own reseeding of these generators is undone, so ``--tf-seed`` alone
+replays the data. Every test starts factory ``Sequence`` counters at 0.
 
-Time: ``@pytest.mark.freeze_time(...)`` takes freezegun's arguments and freezes the clock for the
-whole test, fixtures included, so ``created_at`` defaults of rows made in fixtures are frozen too.
+Time: ``@pytest.mark.tf_freeze_time(...)`` takes freezegun's arguments and freezes the clock for
+the whole test, fixtures included, so ``created_at`` defaults of rows made in fixtures are frozen
+too. pytest's clocks and the flaky recorder's stay real (freezegun ``ignore``), so durations are
+true. ``@pytest.mark.freeze_time`` means the same only where pytest-freezer (or pytest-freezegun)
+is not active: the name is theirs, and with them installed we leave it to them entirely.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import sys
 from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
 
-try:  # factory-boy (and Faker, its dependency) is an optional extra: tenantfixtures[factories]
-    from factory import random as factory_random
-    from faker import generator as faker_generator
-
-    from tenantfixtures.factories import reset_sequences
-except ImportError:  # pragma: no cover - exercised only without the extra
-    HAVE_FACTORY_BOY = False
-else:
-    HAVE_FACTORY_BOY = True
-
 SEED_PROPERTY = "tenantfixtures_seed"
+FREEZE_MARKER = "tf_freeze_time"
+FREEZE_ALIAS = "freeze_time"
+FREEZER_PLUGINS = ("freezer", "pytest_freezer", "freezegun", "pytest_freezegun")
+REAL_CLOCK_MODULES = ("_pytest.timing", "tenantfixtures.flaky")  # durations, recorded attempts
+FACTORIES_MODULE = "tenantfixtures.factories"
+DATA_FIXTURE = "_tenantfixtures_factory_data"
 _BASE_SEED = pytest.StashKey[int]()
+_FREEZE_MARKERS = pytest.StashKey[tuple[str, ...]]()
+_SEEDED = pytest.StashKey[bool]()
 _TEST_SEED = pytest.StashKey[int]()
 _RANDOM_STATES = pytest.StashKey[tuple[Any, Any]]()
 _FREEZER = pytest.StashKey[Any]()
@@ -60,11 +67,16 @@ class _XdistHooks:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "freeze_time(time_to_freeze=None, **freezegun_kwargs): freeze the clock (freezegun) for"
-        " the whole test, fixtures included; the frozen_time fixture moves it",
-    )
+    markers = [FREEZE_MARKER]
+    if not any(config.pluginmanager.has_plugin(name) for name in FREEZER_PLUGINS):
+        markers.append(FREEZE_ALIAS)
+    for name in markers:
+        config.addinivalue_line(
+            "markers",
+            f"{name}(time_to_freeze=None, **freezegun_kwargs): freeze the clock (freezegun) for"
+            " the whole test, fixtures included; the frozen_time fixture moves it",
+        )
+    config.stash[_FREEZE_MARKERS] = tuple(markers)
     config.stash[_BASE_SEED] = _base_seed(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "tenantfixtures-factories-xdist")
@@ -89,7 +101,14 @@ def _base_seed(config: pytest.Config) -> int:
     return random.SystemRandom().getrandbits(32)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _seeding(config: pytest.Config) -> bool:
+    """Whether the project uses seeded factory data (see the module docstring)."""
+    return config.getoption("tf_seed") is not None or FACTORIES_MODULE in sys.modules
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not _seeding(config):
+        return None
     return f"tenantfixtures: factory data seed --tf-seed={config.stash[_BASE_SEED]}"
 
 
@@ -99,17 +118,51 @@ def seed_for(base: int, nodeid: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-@pytest.fixture(autouse=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put our fixture first in the tests that use seeding or a frozen clock, and only those,
+    so it runs before their other fixtures (as pytest-freezer does with its own)."""
+    seeding = _seeding(config)
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        item.stash[_SEEDED] = seeding or "tf_seed" in item.fixturenames
+        wanted = item.stash[_SEEDED] or _freeze_marker(item) is not None
+        if wanted and DATA_FIXTURE not in item.fixturenames:
+            item.fixturenames.insert(0, DATA_FIXTURE)
+
+
+def _freeze_marker(item: pytest.Item) -> pytest.Mark | None:
+    for name in item.config.stash[_FREEZE_MARKERS]:
+        if (marker := item.get_closest_marker(name)) is not None:
+            return marker
+    return None
+
+
+def _generators() -> tuple[Any, Any] | None:
+    """factory-boy's generator and Faker's shared one, imported now that seeding is wanted."""
+    try:
+        from factory import random as factory_random
+        from faker import generator as faker_generator
+    except ImportError:  # the tenantfixtures[factories] extra is not installed
+        return None
+    return factory_random, faker_generator
+
+
+@pytest.fixture
 def _tenantfixtures_factory_data(request: pytest.FixtureRequest) -> Iterator[None]:
     """Seed the data generators and start the frozen clock before the test's other fixtures."""
     item = request.node
-    seed = seed_for(request.config.stash[_BASE_SEED], item.nodeid)
-    item.stash[_TEST_SEED] = seed
-    item.user_properties.append((SEED_PROPERTY, seed))
-    if HAVE_FACTORY_BOY:  # factory-boy's generator and Faker's shared one
-        factory_random.reseed_random(seed)  # type: ignore[no-untyped-call]
-        reset_sequences()
-    marker = item.get_closest_marker("freeze_time")
+    if item.stash.get(_SEEDED, False):
+        seed = seed_for(request.config.stash[_BASE_SEED], item.nodeid)
+        item.stash[_TEST_SEED] = seed
+        item.user_properties.append((SEED_PROPERTY, seed))
+        if (generators := _generators()) is not None:
+            generators[0].reseed_random(seed)  # Faker's shared generator included
+        if FACTORIES_MODULE in sys.modules:
+            from tenantfixtures.factories import reset_sequences
+
+            reset_sequences()
+    marker = _freeze_marker(item)
     if marker is None:
         yield
         return
@@ -117,22 +170,24 @@ def _tenantfixtures_factory_data(request: pytest.FixtureRequest) -> Iterator[Non
         from freezegun import freeze_time
     except ImportError:
         raise pytest.UsageError(
-            "@pytest.mark.freeze_time needs freezegun: pip install freezegun"
+            f"@pytest.mark.{marker.name} needs freezegun: pip install freezegun"
         ) from None
-    with freeze_time(*marker.args, **marker.kwargs) as frozen:
+    kwargs = dict(marker.kwargs)
+    kwargs["ignore"] = [*kwargs.get("ignore", ()), *REAL_CLOCK_MODULES]
+    with freeze_time(*marker.args, **kwargs) as frozen:
         item.stash[_FREEZER] = frozen
         yield
 
 
 @pytest.fixture
 def frozen_time(request: pytest.FixtureRequest) -> Any:
-    """freezegun's frozen clock of a ``@pytest.mark.freeze_time`` test (``tick()``,
+    """freezegun's frozen clock of a ``@pytest.mark.tf_freeze_time`` test (``tick()``,
     ``move_to()``)."""
     frozen = request.node.stash.get(_FREEZER, None)
     if frozen is None:
         raise pytest.UsageError(
             "the frozen_time fixture needs the clock frozen: mark the test with"
-            " @pytest.mark.freeze_time('2026-01-01 09:00') (any freezegun time)"
+            f" @pytest.mark.{FREEZE_MARKER}('2026-01-01 09:00') (any freezegun time)"
         )
     return frozen
 
@@ -148,7 +203,9 @@ def tf_seed(request: pytest.FixtureRequest) -> int:
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     """Remember where the fixtures left the generators, for the test body to continue."""
     result = yield
-    if HAVE_FACTORY_BOY:
+    generators = _generators() if item.stash.get(_SEEDED, False) else None
+    if generators is not None:
+        factory_random, faker_generator = generators
         states = (factory_random.randgen.getstate(), faker_generator.random.getstate())
         item.stash[_RANDOM_STATES] = states
     return result
@@ -159,9 +216,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     """Undo reseeding between setup and call (pytest-randomly does it), so the body's data
     follows from this test's seed alone and never repeats values its fixtures already drew."""
     states = pyfuncitem.stash.get(_RANDOM_STATES, None)
-    if states is not None:
-        factory_random.randgen.setstate(states[0])
-        faker_generator.random.setstate(states[1])
+    generators = _generators() if states is not None else None
+    if states is not None and generators is not None:
+        generators[0].randgen.setstate(states[0])
+        generators[1].random.setstate(states[1])
     return (yield)
 
 

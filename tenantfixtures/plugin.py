@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -9,12 +11,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from tenantfixtures.errors import SandboxEscapeError
-from tenantfixtures.guards.escape import EscapeWatch, escape_guard
+from tenantfixtures import hookspecs
+from tenantfixtures.errors import SandboxEscapeError, TemplateBuildError
+from tenantfixtures.guards.escape import EscapeWatch
 from tenantfixtures.guards.plugin import GUARD_MODE
+from tenantfixtures.lifecycle import allowed_paths, isolated_test
+from tenantfixtures.sandbox.choice import (
+    CHOOSER,
+    COPY_LIMIT_INI,
+    ISOLATION_CHOICES,
+    IsolationRequest,
+)
 from tenantfixtures.sandbox.controller import SandboxController
-from tenantfixtures.sandbox.layout import DatabaseRef, Layout
-from tenantfixtures.tenancy import Tenancy, activate
+from tenantfixtures.sandbox.layout import DatabaseRef, Layout, is_within
+from tenantfixtures.tenancy import SnapshotOpener, Tenancy
 from tenantfixtures.topology import (
     DEFAULT_SYSTEM_DB,
     DEFAULT_TENANT_DB,
@@ -31,18 +41,24 @@ pytest_plugins = [
     "tenantfixtures.flaky.plugin",
     "tenantfixtures.guards.plugin",
     "tenantfixtures.factories_plugin",
+    "tenantfixtures.migrations.plugin",
 ]
 
 CONTROLLER = pytest.StashKey[SandboxController]()
 TENANCY = pytest.StashKey[Tenancy]()
 ESCAPE_WATCH = pytest.StashKey[EscapeWatch]()
 INI_TOPOLOGY = pytest.StashKey[Topology | None]()
+_ISOLATION_INI = "tenantfixtures_isolation"
 NOT_CONFIGURED = (
     "tenantfixtures has no topology: define a session-scoped `tenant_topology` fixture in"
     " conftest.py returning tenantfixtures.Topology(system=..., tenant=..., data_dir=...),"
     " or set tenantfixtures_system_metadata, tenantfixtures_tenant_metadata and"
     " tenantfixtures_data_dir in the ini file"
 )
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,28 +70,68 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    parser.addini(_ISOLATION_INI, "default for --tf-isolation (auto, namespace, redirect)")
+    parser.addini(
+        COPY_LIMIT_INI,
+        "redirect mode: the most bytes of data-dir files copied per test (default 64 MiB)",
+    )
     group = parser.getgroup("tenantfixtures", "multi-tenant database sandboxes")
     group.addoption(
         "--tf-keep-sandboxes",
         action="store_true",
-        help="keep each test's sandbox directory after the run, for debugging",
+        help="keep a copy of each test's data dir after the run, for debugging",
     )
+    group.addoption(
+        "--tf-isolation",
+        dest="tf_isolation",
+        choices=ISOLATION_CHOICES,
+        default=None,
+        help="how each test owns the data dir: namespace (Linux: an overlay per test), redirect"
+        " (a copy served to Python's file APIs) or auto (namespace where the kernel allows it)."
+        f" Default: the ini option {_ISOLATION_INI}, else auto",
+    )
+
+
+def _isolation_request(config: pytest.Config) -> IsolationRequest:
+    option = config.known_args_namespace.tf_isolation
+    source = "--tf-isolation" if option else _ISOLATION_INI
+    requested = str(option or config.getini(_ISOLATION_INI) or "auto").strip().lower()
+    raw_limit = str(config.getini(COPY_LIMIT_INI) or "").strip()
+    if not raw_limit:
+        return IsolationRequest(requested, source)
+    if not raw_limit.isdigit():
+        raise pytest.UsageError(f"{COPY_LIMIT_INI} = {raw_limit!r}: give a number of bytes")
+    return IsolationRequest(requested, source, int(raw_limit))
+
+
+def _configured_at_start(config: pytest.Config) -> bool:
+    """Whether the run asks for tenantfixtures before any conftest is imported."""
+    namespace = config.known_args_namespace
+    explicit = "tenantfixtures" in (namespace.plugins or [])
+    asked = namespace.tf_isolation or config.getini(_ISOLATION_INI)
+    return bool(explicit or asked or data_dir_from_ini(config) is not None)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    """Start redirecting before conftest.py files import the app (which may open its DBs)."""
-    keep = early_config.known_args_namespace.tf_keep_sandboxes
-    controller = SandboxController(keep_sandboxes=keep)
+    """Enter the isolation mode and protect the data dir before conftest files import the app
+    (which may open its databases), and before xdist starts any worker."""
+    if not _configured_at_start(early_config):
+        return
+    controller = SandboxController(
+        _isolation_request(early_config), early_config.known_args_namespace.tf_keep_sandboxes
+    )
     early_config.stash[CONTROLLER] = controller
     layout = _layout_from_ini(early_config)
+    passthrough = _passthrough_paths(early_config, layout)
+    controller.router.passthrough.extend(passthrough)
+    if layout is None:
+        CHOOSER.choose(controller.request)  # enter the namespace while single-threaded
     explicit = "tenantfixtures" in (early_config.known_args_namespace.plugins or [])
     root = early_config.rootpath
-    exclude = [root / ".pytest_cache"]
-    history = _history_target(early_config)
-    if history and "://" not in history:
-        exclude.append(Path(history).resolve())
-    controller.boot(layout, root if explicit else None, exclude=exclude)
+    controller.boot(
+        layout, root if explicit else None, exclude=[root / ".pytest_cache", *passthrough]
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -88,15 +144,49 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "allow_path(*paths): let this test open these databases outside its sandbox"
     )
-    if CONTROLLER not in config.stash:  # registered after startup, e.g. from a conftest
-        config.stash[CONTROLLER] = SandboxController(config.option.tf_keep_sandboxes)
+    if CONTROLLER in config.stash:
+        _use_template_dir(config, config.stash[CONTROLLER])
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "tenantfixtures-xdist")
+
+
+class _XdistHooks:
+    """Registered only with xdist: workers are exec'd, and need the mount capabilities."""
+
+    def pytest_xdist_setupnodes(self, config: pytest.Config, specs: object) -> None:
+        CHOOSER.prepare_workers()
+
+
+def _controller(config: pytest.Config) -> SandboxController:
+    """The controller, made when a topology appears from a conftest fixture."""
+    if CONTROLLER not in config.stash:
+        controller = SandboxController(_isolation_request(config), config.option.tf_keep_sandboxes)
+        controller.router.passthrough.extend(_passthrough_paths(config, None))
+        _use_template_dir(config, controller)
+        config.stash[CONTROLLER] = controller
+    return config.stash[CONTROLLER]
+
+
+def _use_template_dir(config: pytest.Config, controller: SandboxController) -> None:
+    """Templates live in pytest's cache dir; a read-only checkout or ``-p no:cacheprovider``
+    puts them in a per-user, per-project temp dir instead (a cache never breaks a run)."""
     cache = getattr(config, "cache", None)
-    template_dir = (
-        cache.mkdir("tenantfixtures-templates")
-        if cache is not None
-        else Path(tempfile.gettempdir()) / "tenantfixtures-templates"
-    )
-    config.stash[CONTROLLER].set_template_dir(Path(template_dir))
+    directory: Path | None = None
+    if cache is not None:
+        try:
+            directory = Path(cache.mkdir("tenantfixtures-templates"))
+        except OSError:
+            directory = None
+    if directory is None:
+        project = hashlib.sha256(str(config.rootpath).encode()).hexdigest()[:12]
+        directory = Path(tempfile.gettempdir()) / f"tenantfixtures-{os.geteuid()}" / project
+    controller.set_template_dir(directory)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Which isolation mode runs, and why (on a fallback: how to enable namespace mode)."""
+    status = CHOOSER.status if CONTROLLER in config.stash else None
+    return f"tenantfixtures isolation: {status.describe()}" if status is not None else None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -113,17 +203,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """``@pytest.mark.tenant_scope(...)`` runs the body inside ``tenancy.only(...)``; a sandbox
-    escape the code caught still fails the test."""
+    escape fails the test with its message, even if the code caught the error (or it surfaced
+    as another error, such as SQLite's "not authorized")."""
     marker = item.get_closest_marker("tenant_scope")
     tenancy = item.stash.get(TENANCY, None)
-    if marker is None or tenancy is None:
-        result = yield
-    else:
-        with tenancy.only(*marker.args):
+    failure: Exception | None = None
+    try:
+        if marker is None or tenancy is None:
             result = yield
+        else:
+            with tenancy.only(*marker.args):
+                result = yield
+    except Exception as exc:
+        failure = exc
     watch = item.stash.get(ESCAPE_WATCH, None)
-    if watch is not None and watch.violations:  # raised inside, but the code swallowed it
-        raise SandboxEscapeError("\n".join(watch.violations))
+    if watch is not None and watch.violations and not isinstance(failure, SandboxEscapeError):
+        raise SandboxEscapeError("\n".join(watch.violations)) from failure
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -135,39 +232,34 @@ def tenant_topology(pytestconfig: pytest.Config) -> Topology | None:
 
 @pytest.fixture(autouse=True)
 def _tenantfixtures_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Give every test its own sandbox, so even tests that only call the app are isolated."""
+    """Give every test its own data dir, so even tests that only call the app are isolated."""
     topology = request.getfixturevalue("tenant_topology")
     if topology is None:
         yield
         return
-    controller = request.config.stash[CONTROLLER]
+    controller = _controller(request.config)
     if topology is not controller.topology:
         ensure_topology(topology, "the tenant_topology fixture")
+    marker = request.node.get_closest_marker("tenants")
+    tenants = [str(tenant_id) for tenant_id in marker.args] if marker else []
+    configured = list(request.config.getini("tenantfixtures_allowed_paths"))
+    for allow in request.node.iter_markers("allow_path"):
+        configured += [str(arg) for arg in allow.args]
+    allowed = allowed_paths(
+        controller, request.getfixturevalue("tmp_path_factory").getbasetemp(), configured
+    )
+    mode = request.config.stash.get(GUARD_MODE, "fail")
     try:
         controller.adopt(topology)
-    except Exception:
+    except TemplateBuildError:
         request.session.shouldfail = "tenantfixtures could not build its schema templates"
         raise
-    sandbox = controller.begin_test()
-    marker = request.node.get_closest_marker("tenants")
-    named = [str(tenant_id) for tenant_id in marker.args] if marker else []
-    tenancy = Tenancy(sandbox, named[0] if named else topology.default_tenant)
-    request.node.stash[TENANCY] = tenancy
-    activate(tenancy)
-    mode = request.config.stash.get(GUARD_MODE, "fail")
-    if mode != "off":
-        request.node.stash[ESCAPE_WATCH] = escape_guard().begin(
-            sandbox.root, sandbox.layout.data_dir, _allowed_paths(request, controller), mode
-        )
-    try:
-        for tenant_id in named:
-            sandbox.provide(DatabaseRef.tenant(tenant_id))
+    opener = _snapshot_opener(request.config, topology)
+    with isolated_test(controller, topology, tenants, mode, allowed, opener) as test:
+        request.node.stash[TENANCY] = test.tenancy
+        if test.watch is not None:
+            request.node.stash[ESCAPE_WATCH] = test.watch
         yield
-    finally:
-        escape_guard().end()
-        activate(None)
-        tenancy.close()
-        controller.end_test(sandbox)
 
 
 @pytest.fixture
@@ -191,24 +283,39 @@ def tenant_db(tenancy: Tenancy) -> Session:
     return tenancy.tenant()
 
 
-def _allowed_paths(request: pytest.FixtureRequest, controller: SandboxController) -> list[str]:
-    """Our own directories, pytest's temp dirs, the ini list and the test's allow_path marks."""
-    allowed = [str(controller.work_root), str(controller.template_dir)]
-    allowed.append(str(request.getfixturevalue("tmp_path_factory").getbasetemp()))
-    allowed += request.config.getini("tenantfixtures_allowed_paths")
-    history = _history_target(request.config)
-    if history:  # the flaky recorder writes while tests run (serial runs, PostgreSQL stores)
-        allowed.append(history)
-    for marker in request.node.iter_markers("allow_path"):
-        allowed += [str(arg) for arg in marker.args]
-    return allowed
+def _snapshot_opener(config: pytest.Config, topology: Topology) -> SnapshotOpener:
+    """``tenancy.tenant(id, snapshot=...)``: the old database, then the app's initializer."""
+
+    def open_snapshot(ref: DatabaseRef, snapshot: str | os.PathLike[str], path: Path) -> None:
+        from tenantfixtures.migrations import open_from_snapshot
+        from tenantfixtures.migrations.plugin import PLAN
+
+        plan = config.stash.get(PLAN, None)
+        alembic = plan.alembic.config_file if plan is not None and plan.alembic else None
+        tenant = ref.kind == "tenant"
+        initializer = topology.tenant_initializer if tenant else topology.system_initializer
+        metadata = topology.tenant if tenant else topology.system
+        open_from_snapshot(snapshot, path, initializer, metadata, alembic_config=alembic)
+
+    return open_snapshot
 
 
-def _history_target(config: pytest.Config) -> str | None:
-    """The flaky recorder's store, which is ours: never redirected, never an escape."""
-    option = getattr(config.known_args_namespace, "tf_history", None)  # set before configure
-    value = option or config.getini("tenantfixtures_history")
-    return str(value) if value else None
+def _passthrough_paths(config: pytest.Config, layout: Layout | None) -> list[Path]:
+    """What the plugin's parts (the flaky store...) write during tests; never in the data dir."""
+    paths = [
+        Path(p)
+        for group in config.hook.pytest_tenantfixtures_passthrough_paths(config=config)
+        for p in group
+    ]
+    if layout is not None:
+        for path in paths:
+            if is_within(os.path.abspath(path), str(layout.data_dir)):
+                raise pytest.UsageError(
+                    f"{path} lies inside the app's data dir {layout.data_dir}, which every"
+                    " test sees as its own copy: store it elsewhere"
+                    " (e.g. --tf-history=reports/history.db)"
+                )
+    return paths
 
 
 def _layout_from_ini(config: pytest.Config) -> Layout | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.orm import Session
 
 from tenantfixtures.errors import QueryCountError
@@ -62,6 +63,8 @@ class Touched:
         return bool(self.system or self.tenants)
 
 
+# Lays an old database down at a path from a snapshot, then runs the app's initializer on it.
+SnapshotOpener = Callable[[DatabaseRef, "str | os.PathLike[str]", Path], None]
 _active: Tenancy | None = None
 
 
@@ -83,8 +86,11 @@ def activate(tenancy: Tenancy | None) -> None:
 class Tenancy:
     """The current test's sandbox: sessions on its databases, and what the test touched."""
 
-    def __init__(self, sandbox: Sandbox, default_tenant: str) -> None:
+    def __init__(
+        self, sandbox: Sandbox, default_tenant: str, open_snapshot: SnapshotOpener | None = None
+    ) -> None:
         self._sandbox = sandbox
+        self._open_snapshot = open_snapshot
         self._default_tenants = [validate_tenant_id(default_tenant)]
         self._engines: dict[DatabaseRef, Engine] = {}
         self._sessions: dict[DatabaseRef, Session] = {}
@@ -148,14 +154,18 @@ class Tenancy:
                 f"expected {expected} queries on {where}, got {len(statements)}:\n{listing}"
             )
 
-    def system(self) -> Session:
-        """The test's session on the system database."""
-        return self._session(DatabaseRef.system())
+    def system(self, *, snapshot: str | os.PathLike[str] | None = None) -> Session:
+        """The test's session on the system database (see ``tenant`` for ``snapshot``)."""
+        return self._session(self._from_snapshot(DatabaseRef.system(), snapshot))
 
-    def tenant(self, tenant_id: str | None = None) -> Session:
+    def tenant(
+        self, tenant_id: str | None = None, *, snapshot: str | os.PathLike[str] | None = None
+    ) -> Session:
         """The test's session on a tenant's database (the default tenant if none is named),
-        created from the tenant template on first use."""
-        return self._session(self._tenant_ref(tenant_id))
+        created from the tenant template on first use; or, with ``snapshot`` (a SQL file, a
+        SQLite file or ``alembic:<revision>``), from that older schema, migrated by the app's
+        own initializer as in production."""
+        return self._session(self._from_snapshot(self._tenant_ref(tenant_id), snapshot))
 
     def tenant_of(self, session: Session) -> str | None:
         """The tenant whose database this test session is on (None for the system DB or a
@@ -172,13 +182,14 @@ class Tenancy:
         return self._engine(self._tenant_ref(tenant_id))
 
     def system_path(self) -> Path:
-        """Where the system database file lives in the sandbox."""
-        return self._sandbox.path_of(DatabaseRef.system())
+        """Where the system database file lives in the sandbox (see ``tenant_path``)."""
+        return self._sandbox.hand_over(DatabaseRef.system())
 
     def tenant_path(self, tenant_id: str) -> Path:
-        """Where a tenant's database file lives in the sandbox, without creating it (e.g. to
-        lay down an old-schema database before the app migrates it)."""
-        return self._sandbox.path_of(DatabaseRef.tenant(tenant_id))
+        """Where a tenant's database file lives in the sandbox. Asked before anyone opened
+        it, the file is the test's to lay down (an old-schema database before the app
+        migrates it, say): no template is cloned there."""
+        return self._sandbox.hand_over(DatabaseRef.tenant(tenant_id))
 
     def add_tenant(self, tenant_id: str) -> Path:
         """Create a tenant's database from the template now (the app will find it ready)."""
@@ -206,12 +217,30 @@ class Tenancy:
         for engine in self._engines.values():
             engine.dispose()
 
+    def _from_snapshot(
+        self, ref: DatabaseRef, snapshot: str | os.PathLike[str] | None
+    ) -> DatabaseRef:
+        if snapshot is None:
+            return ref
+        from tenantfixtures.migrations.errors import SnapshotError
+
+        if self._open_snapshot is None:
+            raise SnapshotError("snapshots need a configured tenant_topology")
+        if self._sandbox.is_provided(ref):
+            raise SnapshotError(f"{ref} already exists in this test: pass snapshot= on first use")
+        path = self._sandbox.hand_over(ref)
+        self._open_snapshot(ref, snapshot, path)
+        self._sandbox.provide(ref)  # records the tenant; the file is there, nothing is cloned
+        return ref
+
     def _tenant_ref(self, tenant_id: str | None) -> DatabaseRef:
         return DatabaseRef.tenant(self.default_tenant if tenant_id is None else tenant_id)
 
     def _engine(self, ref: DatabaseRef) -> Engine:
         if ref not in self._engines:
-            self._engines[ref] = create_engine(f"sqlite:///{self._sandbox.provide(ref)}")
+            # URL.create: no id or path character is ever parsed as URL syntax.
+            url = URL.create("sqlite", database=str(self._sandbox.provide(ref)))
+            self._engines[ref] = create_engine(url)
         return self._engines[ref]
 
     def _session(self, ref: DatabaseRef) -> Session:

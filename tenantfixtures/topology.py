@@ -6,17 +6,16 @@ import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, MetaData
 
-from tenantfixtures.sandbox.layout import Layout
-
 EngineInitializer = Callable[[Engine], None]
 DEFAULT_SYSTEM_DB = "system.db"
 DEFAULT_TENANT_DB = "organizations/{tenant}/tenant.db"
+TENANT_PLACEHOLDER = "{tenant}"
 
 # ini keys, each mirroring a Topology field.
 INI_OPTIONS: dict[str, tuple[str, str]] = {
@@ -52,9 +51,6 @@ class Topology:
     engine_caches: Sequence[Any] = field(default=())
     default_tenant: str = "default"
 
-    def layout(self) -> Layout:
-        return Layout.create(self.data_dir, self.system_db, self.tenant_db)
-
 
 def ensure_topology(value: object, source: str) -> Topology:
     """Check what a ``tenant_topology`` fixture (or the ini) produced, naming the fix if wrong."""
@@ -71,7 +67,7 @@ def ensure_topology(value: object, source: str) -> Topology:
                 f" got {type(getattr(value, name)).__name__}"
             )
     try:
-        value.layout()
+        validate_layout_paths(value.system_db, value.tenant_db)
     except ValueError as exc:
         raise pytest.UsageError(f"{source}: {exc}") from None
     for cache in value.engine_caches:
@@ -80,6 +76,22 @@ def ensure_topology(value: object, source: str) -> Topology:
                 f"{source}: engine cache {cache!r} is neither a dict-like object nor a callable"
             )
     return value
+
+
+def validate_layout_paths(system_db: str, tenant_db: str) -> None:
+    """Both paths relative to the data dir, naming a file; ``tenant_db`` with one placeholder."""
+    for label, value in (("system_db", system_db), ("tenant_db", tenant_db)):
+        parts = PurePosixPath(value).parts
+        if os.path.isabs(value) or ".." in parts or not parts or parts[-1] == ".":
+            raise ValueError(
+                f"{label}={value!r} must be a file path relative to the data dir,"
+                " e.g. 'system.db' or 'organizations/{tenant}/tenant.db'"
+            )
+    if tenant_db.count(TENANT_PLACEHOLDER) != 1:
+        raise ValueError(
+            f"tenant_db={tenant_db!r} must contain the placeholder {TENANT_PLACEHOLDER} once,"
+            " e.g. 'organizations/{tenant}/tenant.db'"
+        )
 
 
 def ini_base_dir(config: pytest.Config) -> Path:

@@ -60,6 +60,10 @@ def migrate_tenant_db(engine: Engine) -> list[str]:
             if column not in columns:
                 connection.exec_driver_sql(ddl)
                 added.append(f"{table}.{column}")
+        # create_all skips the indexes of a table that exists, e.g. one a crashed run created.
+        for tenant_table in TenantBase.metadata.sorted_tables:
+            for index in tenant_table.indexes:
+                index.create(connection, checkfirst=True)
     return added
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import org_files
 from app.database import SystemSessionLocal, load_defaults, tenant_session
 from app.models import Conversation, Organization, Setting, User
 
@@ -91,3 +92,16 @@ def check_conversation_quota(org_id: str) -> None:
         count = tenant.scalar(select(func.count()).select_from(Conversation)) or 0
     if count >= limit:
         raise ServiceError(402, f"the {org.plan} plan allows {limit} conversations")
+
+
+def offboard_organization(org_id: str) -> None:
+    """Delete the organisation: its users and row in the system DB, then all of its files."""
+    with SystemSessionLocal() as session:
+        org = session.get(Organization, org_id)
+        if org is None:
+            raise ServiceError(404, f"no organisation {org_id!r}")
+        for user in list(org.users):
+            session.delete(user)
+        session.delete(org)
+        session.commit()
+    org_files.offboard_files(org_id)

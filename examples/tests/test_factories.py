@@ -78,7 +78,7 @@ def test_other_tenants_rows_cannot_be_mixed_in():
         MessageFactory(tenant="acme", conversation=conversation)
 
 
-@pytest.mark.freeze_time("2026-03-01 12:00:00")
+@pytest.mark.tf_freeze_time("2026-03-01 12:00:00")
 def test_frozen_clock_covers_fixtures_the_app_and_factories(acme_org, frozen_time, system_db):
     frozen_time.tick(60)
     message = MessageFactory()

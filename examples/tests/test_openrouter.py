@@ -61,7 +61,7 @@ async def test_retry_after_is_not_honoured(openrouter, virtual_clock):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("status", [400, 401, 402, 403])
 async def test_client_errors_are_not_retried(openrouter, virtual_clock, status):
-    openrouter.script(openrouter.error(status, message="refused"), openrouter.reply("unused"))
+    openrouter.script(openrouter.error(status, message="refused"))  # a retry would exhaust it
     with pytest.raises(OpenRouterError, match=f"^openai/gpt-4o: {status} refused$"):
         await query_model(MODEL, HI)
     assert len(openrouter.calls) == 1
@@ -148,7 +148,7 @@ async def test_dropped_stream_raises(openrouter):
 
 @pytest.mark.asyncio
 async def test_streams_are_not_retried(openrouter, virtual_clock):
-    openrouter.script(openrouter.rate_limited(retry_after=1), openrouter.reply("unused"))
+    openrouter.script(openrouter.rate_limited(retry_after=1))  # a retry would exhaust it
     with pytest.raises(OpenRouterError, match="429 Rate limit exceeded"):
         await collect()
     assert len(openrouter.calls) == 1

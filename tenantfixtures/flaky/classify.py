@@ -1,73 +1,23 @@
 """Per-test statistics and classification over the stored history.
 
-Aggregates run in SQL (one pass with a window function for flips), so a report over a million
-attempts stays within seconds; only tests that failed at least once get a closer look.
+Aggregates run in SQL, so a report over a million attempts stays within seconds; only tests
+that failed (or crashed their worker) at least once get a closer look. A crashed worker is no
+verdict on the test's code: crashes are counted apart, never as failures or flips.
 """
 
 import json
 import math
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tenantfixtures.flaky.store import FAILED_OUTCOMES, attempts, findings, runs
+from tenantfixtures.flaky.models import Classification, Finding, Outcome, TestSummary
+from tenantfixtures.flaky.store import EXECUTED, FAILED, attempts, findings, runs
 
-CLASSES = ("broken", "order-dependent", "parallel-only", "flaky", "stable")
-EXECUTED = ("passed", "xpassed", *FAILED_OUTCOMES)
 MIN_SERIAL_PASSES = 2
-
-
-@dataclass
-class TestReport:
-    """One test's figures and verdict; ``to_json`` is the report contract's test entry."""
-
-    nodeid: str
-    attempts: int
-    failures: int
-    first_attempts: int
-    first_failures: int
-    final_failures: int
-    flips: int
-    last_seen: float
-    classification: str = "stable"
-    culprits: list[str] = field(default_factory=list)
-    evidence: str = ""
-    history: list[tuple[float, bool]] = field(default_factory=list)
-    quarantine: dict[str, Any] | None = None
-
-    @property
-    def failure_rate(self) -> float:
-        return self.failures / self.attempts if self.attempts else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        low, high = wilson(self.failures, self.attempts)
-        return {
-            "nodeid": self.nodeid,
-            "classification": self.classification,
-            "attempts": self.attempts,
-            "failures": self.failures,
-            "failure_rate": round(self.failure_rate, 4),
-            "culprits": list(self.culprits),
-            "evidence": self.evidence,
-            "failure_rate_ci95": [round(low, 4), round(high, 4)],
-            "first_attempt_failure_rate": _rate(self.first_failures, self.first_attempts),
-            "final_failure_rate": _rate(self.final_failures, self.first_attempts),
-            "flip_rate": _rate(self.flips, self.attempts - 1),
-            "last_seen": iso(self.last_seen),
-            "quarantine": self.quarantine,
-        }
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole > 0 else 0.0
-
-
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+FINAL = [Outcome.FAILED.value, Outcome.ERROR.value]
 
 
 def wilson(failures: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -81,47 +31,56 @@ def wilson(failures: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _window(since: float | None) -> list[sa.ColumnElement[bool]]:
-    where: list[sa.ColumnElement[bool]] = [attempts.c.outcome.in_(EXECUTED)]
+def _window(
+    since: float | None, outcomes: Sequence[str] = EXECUTED
+) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = [attempts.c.outcome.in_(list(outcomes))]
     if since is not None:
         where.append(attempts.c.started_at >= since)
     return where
 
 
-def _aggregate(conn: Connection, since: float | None) -> list[TestReport]:
-    failed = sa.case((attempts.c.outcome.in_(FAILED_OUTCOMES), 1), else_=0)
+def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.sum(sa.case((condition, 1), else_=0))
+
+
+def _aggregate(conn: Connection, since: float | None) -> list[TestSummary]:
+    executed = attempts.c.outcome.in_(EXECUTED)
+    failed = attempts.c.outcome.in_(FAILED)
+    first = attempts.c.attempt == 0
     query = (
         sa.select(
             attempts.c.nodeid,
-            sa.func.count(),
-            sa.func.sum(failed),
-            sa.func.sum(sa.case((attempts.c.attempt == 0, 1), else_=0)),
-            sa.func.sum(sa.case(((attempts.c.attempt == 0) & (failed == 1), 1), else_=0)),
-            sa.func.sum(sa.case((attempts.c.outcome.in_(("failed", "error")), 1), else_=0)),
+            _count(executed),
+            _count(failed),
+            _count(first & executed),
+            _count(first & failed),
+            _count(attempts.c.outcome.in_(FINAL)),
+            _count(attempts.c.outcome == Outcome.CRASHED.value),
             sa.func.max(attempts.c.started_at),
         )
-        .where(*_window(since))
+        .where(*_window(since, [*EXECUTED, Outcome.CRASHED.value]))
         .group_by(attempts.c.nodeid)
     )
     return [
-        TestReport(
+        TestSummary(
             nodeid=row[0],
-            attempts=int(row[1]),
-            failures=int(row[2]),
-            first_attempts=int(row[3]),
-            first_failures=int(row[4]),
-            final_failures=int(row[5]),
-            flips=0,
-            last_seen=float(row[6]),
+            attempts=int(row[1] or 0),
+            failures=int(row[2] or 0),
+            first_attempts=int(row[3] or 0),
+            first_failures=int(row[4] or 0),
+            final_failures=int(row[5] or 0),
+            crashes=int(row[6] or 0),
+            last_seen=float(row[7]),
         )
         for row in conn.execute(query)
     ]
 
 
-def _count_flips(conn: Connection, tests: Sequence[TestReport], since: float | None) -> None:
+def _count_flips(conn: Connection, tests: Sequence[TestSummary], since: float | None) -> None:
     """Outcome changes between consecutive attempts; only tests that failed can flip."""
     by_id = {test.nodeid: test for test in tests}
-    for chunk in _chunks(list(by_id)):
+    for chunk in chunks(list(by_id)):
         query = (
             sa.select(attempts.c.nodeid, attempts.c.outcome)
             .where(attempts.c.nodeid.in_(chunk), *_window(since))
@@ -129,34 +88,41 @@ def _count_flips(conn: Connection, tests: Sequence[TestReport], since: float | N
         )
         previous: tuple[str, bool] | None = None
         for nodeid, outcome in conn.execute(query):
-            failed = outcome in FAILED_OUTCOMES
+            failed = Outcome(outcome).failed
             if previous is not None and previous[0] == nodeid and previous[1] != failed:
                 by_id[nodeid].flips += 1
             previous = (nodeid, failed)
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+def chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     return (items[i : i + size] for i in range(0, len(items), size))
 
 
-def _per_commit(conn: Connection, nodeids: Sequence[str], since: float | None) -> dict[str, Any]:
-    """For tests with failures: (commit, attempts, failures, serial passes) ordered by recency."""
-    failed = sa.case((attempts.c.outcome.in_(FAILED_OUTCOMES), 1), else_=0)
-    serial_pass = sa.case(
-        (attempts.c.worker.is_(None) & attempts.c.outcome.in_(("passed", "xpassed")), 1), else_=0
-    )
-    parallel_fail = sa.case((attempts.c.worker.is_not(None) & (failed == 1), 1), else_=0)
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    for chunk in _chunks(nodeids):
+@dataclass(frozen=True)
+class _CommitFigures:
+    commit: str | None
+    attempts: int
+    failures: int
+    serial_passes: int
+    parallel_failures: int
+
+
+def _per_commit(
+    conn: Connection, nodeids: Sequence[str], since: float | None
+) -> dict[str, list[_CommitFigures]]:
+    """For tests with failures: figures per commit, the most recent commit first."""
+    failed = attempts.c.outcome.in_(FAILED)
+    passed = attempts.c.outcome.in_([Outcome.PASSED.value, Outcome.XPASSED.value])
+    out: dict[str, list[_CommitFigures]] = {}
+    for chunk in chunks(nodeids):
         query = (
             sa.select(
                 attempts.c.nodeid,
                 runs.c.commit,
                 sa.func.count(),
-                sa.func.sum(failed),
-                sa.func.sum(serial_pass),
-                sa.func.sum(parallel_fail),
-                sa.func.max(attempts.c.started_at),
+                _count(failed),
+                _count(attempts.c.worker.is_(None) & passed),
+                _count(attempts.c.worker.is_not(None) & failed),
             )
             .join(runs, runs.c.run_id == attempts.c.run_id)
             .where(attempts.c.nodeid.in_(chunk), *_window(since))
@@ -164,47 +130,65 @@ def _per_commit(conn: Connection, nodeids: Sequence[str], since: float | None) -
             .order_by(sa.func.max(attempts.c.started_at).desc())
         )
         for row in conn.execute(query):
-            out.setdefault(row[0], []).append(tuple(row[1:]))
+            figures = _CommitFigures(row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5]))
+            out.setdefault(row[0], []).append(figures)
     return out
 
 
-def _latest_findings(conn: Connection, since: float | None) -> dict[str, Any]:
-    query = sa.select(findings).order_by(findings.c.created_at)
+def _latest_findings(conn: Connection, since: float | None) -> dict[str, Finding]:
+    query = sa.select(findings).order_by(findings.c.created_at, findings.c.id)
     if since is not None:
         query = query.where(findings.c.created_at >= since)
-    return {row.nodeid: row for row in conn.execute(query)}
+    return {
+        row.nodeid: Finding(
+            nodeid=row.nodeid,
+            classification=Classification(row.classification),
+            evidence=row.evidence,
+            culprits=tuple(json.loads(row.culprits)),
+            p_value=row.p_value,
+            confirmed=row.confirmed is not False,
+            commit=row.commit,
+            created_at=row.created_at,
+        )
+        for row in conn.execute(query)
+    }
 
 
-def _judge(test: TestReport, commits: list[tuple[Any, ...]], finding: Any) -> None:
+def _judge(test: TestSummary, commits: list[_CommitFigures], finding: Finding | None) -> None:
     """History verdict, overridden by a nightly finding made on the test's latest commit."""
-    latest_commit, n, fails, serial_passes, parallel_fails, _ = commits[0]
-    if finding is not None and finding.commit == latest_commit:
+    latest = commits[0]
+    if finding is not None and finding.commit == latest.commit:
         test.classification = finding.classification
-        test.culprits = json.loads(finding.culprits)
+        test.culprits = finding.culprits
         test.evidence = finding.evidence
+        test.p_value = finding.p_value
+        test.confirmed = finding.confirmed
         return
-    mixed = [c for c in commits if 0 < c[2] < c[1]]
-    if fails == n:
-        test.classification = "broken"
-        test.evidence = f"failed all {n} attempts on commit {_short(latest_commit)}"
+    mixed = [c for c in commits if 0 < c.failures < c.attempts]
+    if latest.failures == latest.attempts:
+        test.classification = Classification.BROKEN
+        test.evidence = f"failed all {latest.attempts} attempts on commit {short(latest.commit)}"
     elif not mixed:
-        test.evidence = f"passes on commit {_short(latest_commit)}; failed only on older commits"
-    elif fails == parallel_fails and serial_passes >= MIN_SERIAL_PASSES:
-        test.classification = "parallel-only"
+        test.evidence = f"passes on commit {short(latest.commit)}; failed only on older commits"
+    elif latest.failures == latest.parallel_failures and latest.serial_passes >= MIN_SERIAL_PASSES:
+        test.classification = Classification.PARALLEL_ONLY
         test.evidence = (
-            f"{fails} failures, all under xdist; {serial_passes} serial attempts passed "
-            "(unconfirmed: run tenantfixtures nightly to name the colliding tests)"
+            f"{latest.failures} failures, all under xdist; {latest.serial_passes} serial attempts"
+            " passed (unconfirmed: run tenantfixtures nightly to name the colliding tests)"
         )
     else:
-        test.classification = "flaky"
-        test.evidence = f"passed and failed on commit {_short(mixed[0][0])} ({fails}/{n} failed)"
+        test.classification = Classification.FLAKY
+        test.evidence = (
+            f"passed and failed on commit {short(mixed[0].commit)}"
+            f" ({latest.failures}/{latest.attempts} failed)"
+        )
 
 
-def _short(commit: str | None) -> str:
+def short(commit: str | None) -> str:
     return commit[:10] if commit else "(unknown)"
 
 
-def classify(conn: Connection, since: float | None = None) -> tuple[int, list[TestReport]]:
+def classify(conn: Connection, since: float | None = None) -> tuple[int, list[TestSummary]]:
     """Number of runs in the window and every test's figures and verdict."""
     run_query = sa.select(sa.func.count(sa.distinct(attempts.c.run_id))).where(*_window(since))
     run_count = int(conn.execute(run_query).scalar() or 0)
@@ -218,12 +202,16 @@ def classify(conn: Connection, since: float | None = None) -> tuple[int, list[Te
     for test in tests:
         if not test.failures:
             test.evidence = f"passed all {test.attempts} attempts"
-    rank = {name: index for index, name in enumerate(CLASSES)}
-    tests.sort(key=lambda t: (rank[t.classification], -t.failure_rate, t.nodeid))
+        if test.crashes:
+            test.evidence += (
+                f"; its xdist worker crashed {test.crashes}x while running it (kill -9, segfault"
+                " or os._exit: not counted as a failure)"
+            )
+    tests.sort(key=lambda t: (t.classification.rank, -t.failure_rate, t.nodeid))
     return run_count, tests
 
 
-def load_histories(conn: Connection, tests: Sequence[TestReport], limit: int = 60) -> None:
+def load_histories(conn: Connection, tests: Sequence[TestSummary], limit: int = 60) -> None:
     """Fill ``history`` (time, failed) of the given tests with their latest attempts, for charts."""
     for test in tests:
         query = (
@@ -233,4 +221,4 @@ def load_histories(conn: Connection, tests: Sequence[TestReport], limit: int = 6
             .limit(limit)
         )
         rows = conn.execute(query).all()
-        test.history = [(float(t), outcome in FAILED_OUTCOMES) for t, outcome in reversed(rows)]
+        test.history = [(float(t), Outcome(outcome).failed) for t, outcome in reversed(rows)]

@@ -1,33 +1,41 @@
 """Confirms what the nightly rounds suggest, by targeted reruns (the iDFlakies/iPFlakies recipe).
 
 - fails in every round and alone: broken;
-- fails only under xdist, passes alone: paired on two workers with the tests that overlapped its
-  failures; a pair that fails again names the partner (parallel-only);
-- fails in some orders, passes alone: the polluter is the test whose presence earlier in the
-  order matches its failures, confirmed by a pair run, else found by bisecting a failing prefix;
-  fails alone but passes in some orders: the same search for the state-setter;
-- anything that does not reproduce that way is flaky.
+- fails only under xdist, passes alone: run on two workers beside the tests that overlapped its
+  failures; a partner is named when those co-runs reject "independent flakes" (parallel-only);
+- passes alone, fails in some orders: every test whose presence earlier in the same process
+  matches its failures is a candidate polluter, run right before it; fails alone but passes in
+  some orders: the same for the state-setter (order-dependent); a bisected failing prefix when
+  the history names none;
+- anything else, or evidence short of 99 % confidence (see :mod:`stats`): flaky, no culprit.
+
+Each suspect's confirmation is a generator of probes, so the driver can stop each one early,
+run probes of different suspects at once, and stop everything at a deadline with the
+best verdict so far.
 """
 
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+from collections import Counter
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field, replace
 
-from tenantfixtures.flaky.runner import Attempt, Prober
+from tenantfixtures.flaky.models import Attempt, Classification, Finding
+from tenantfixtures.flaky.runner import Probe, Prober, ProbeResult
+from tenantfixtures.flaky.stats import (
+    ALPHA,
+    Interval,
+    collision_pvalue,
+    order_pvalue,
+    plan,
+)
 
-ALONE_RUNS = 2
-PAIR_RUNS = 2
-MAX_CANDIDATES = 3
-COLLISION_RUNS = 3  # co-runs are cheap to fake by chance: a flake at p fails all with p**3
-MAX_RETRIES = 2  # extra co-runs allowed when the two tests did not overlap in time
+MAX_CANDIDATES = 8  # candidates tried per test: the Bonferroni family
+MAX_FROM_HISTORY = 3  # of which taken from the recorded orders; the rest found by bisection
+MAX_PARTNERS = 2  # co-run partners tried per test (co-runs are the costliest probes)
+MAX_NO_OVERLAP = 3  # co-runs allowed to miss each other (a late worker start) per partner
+MAX_BATCH = 4  # probes run at once, each in a session of its own
 
-
-@dataclass
-class Verdict:
-    nodeid: str
-    classification: str
-    evidence: str
-    culprits: list[str] = field(default_factory=list)
+Judgement = Generator[Probe, ProbeResult, Finding]
 
 
 @dataclass
@@ -36,179 +44,328 @@ class Rounds:
 
     attempts: list[Attempt]
     parallel_runs: set[str]
+    _by_test: dict[str, list[Attempt]] = field(default_factory=dict, init=False)
+    _by_process: dict[tuple[str, str | None], list[Attempt]] = field(
+        default_factory=dict, init=False
+    )
+
+    def __post_init__(self) -> None:
+        for attempt in self.attempts:
+            self._by_test.setdefault(attempt.nodeid, []).append(attempt)
+            self._by_process.setdefault((attempt.run_id, attempt.worker), []).append(attempt)
+        for same in self._by_process.values():
+            same.sort(key=lambda a: a.position)
 
     def of(self, nodeid: str) -> list[Attempt]:
-        return [a for a in self.attempts if a.nodeid == nodeid]
+        return self._by_test.get(nodeid, [])
+
+    def rate(self, nodeid: str) -> Interval:
+        history = self.of(nodeid)
+        return Interval.observed(sum(a.failed for a in history), len(history))
 
     def prefix(self, attempt: Attempt) -> list[str]:
         """Tests that ran before ``attempt`` in the same process (worker) of the same run."""
-        same = [
-            a
-            for a in self.attempts
-            if a.run_id == attempt.run_id
-            and a.worker == attempt.worker
-            and a.position < attempt.position
-        ]
-        return [a.nodeid for a in sorted(same, key=lambda a: a.position)]
+        same = self._by_process[(attempt.run_id, attempt.worker)]
+        return [a.nodeid for a in same if a.position < attempt.position]
 
     def overlap(self, attempt: Attempt) -> dict[str, float]:
         """Seconds each test on another worker ran while ``attempt`` ran."""
         return {
-            a.nodeid: min(a.stop, attempt.stop) - max(a.start, attempt.start)
-            for a in self.attempts
-            if a.run_id == attempt.run_id
-            and a.worker != attempt.worker
-            and a.start < attempt.stop
-            and attempt.start < a.stop
+            a.nodeid: min(a.stopped_at, attempt.stopped_at) - max(a.started_at, attempt.started_at)
+            for (run_id, worker), same in self._by_process.items()
+            if run_id == attempt.run_id and worker != attempt.worker
+            for a in same
+            if a.started_at < attempt.stopped_at and attempt.started_at < a.stopped_at
         }
 
+    def fails_serially(self, nodeid: str) -> bool:
+        return any(a.failed for a in self.of(nodeid) if a.run_id not in self.parallel_runs)
 
-class Confirmer:
-    def __init__(self, rounds: Rounds, prober: Prober, log: Callable[[str], None]) -> None:
+
+def _p(value: float) -> str:
+    return f"p = {value:.2g}"
+
+
+class Judge:
+    """The confirmation of one suspect; ``run`` yields probes and returns the finding."""
+
+    def __init__(self, nodeid: str, rounds: Rounds, log: Callable[[str], None]) -> None:
+        self.nodeid = nodeid
         self.rounds = rounds
-        self.prober = prober
         self.log = log
+        history = rounds.of(nodeid)
+        self.failed = sum(a.failed for a in history)
+        self.total = len(history)
+        self.rate = rounds.rate(nodeid)
+        self.alone: list[bool] = []  # failed? per alone run
+        self.best = Finding(
+            nodeid,
+            Classification.FLAKY,
+            f"failed {self.failed}/{self.total} rounds; confirmation had not decided",
+        )
 
-    def _alone_failures(self, nodeid: str) -> int:
-        """Failures in ALONE_RUNS sessions running only this test (one test per session:
-        pytest items are not re-runnable within a session)."""
-        return sum(self.prober.fails([nodeid], nodeid) for _ in range(ALONE_RUNS))
+    @property
+    def parallel_suspect(self) -> bool:
+        return self.failed > 0 and not self.rounds.fails_serially(self.nodeid)
 
-    def judge(self, nodeid: str) -> Verdict:
-        history = self.rounds.of(nodeid)
-        failed = [a for a in history if a.failed]
-        serial_failed = [a for a in failed if a.run_id not in self.rounds.parallel_runs]
-        self.log(f"  confirming {nodeid} ({len(failed)}/{len(history)} rounds failed)")
-        alone = self._alone_failures(nodeid)
-        if len(failed) == len(history) and alone == ALONE_RUNS:
-            return Verdict(
-                nodeid, "broken", f"failed all {len(history)} rounds and {alone}/{alone} alone"
+    def _alone_runs(self, count: int) -> Generator[Probe, ProbeResult, None]:
+        while len(self.alone) < count:
+            result = yield Probe((self.nodeid,), key=("alone", self.nodeid, len(self.alone)))
+            self.alone.append(result.failed(self.nodeid))
+
+    def run(self) -> Judgement:
+        self.log(f"  confirming {self.nodeid} ({self.failed}/{self.total} rounds failed)")
+        yield from self._alone_runs(2)
+        alone_failures = sum(self.alone)
+        if alone_failures == len(self.alone) and self.failed == self.total:
+            return self._finding(
+                Classification.BROKEN,
+                f"failed all {self.total} rounds and {alone_failures}/{alone_failures} alone",
             )
-        if 0 < alone < ALONE_RUNS:
-            return Verdict(nodeid, "flaky", f"{alone}/{ALONE_RUNS} runs alone failed")
-        if alone == 0 and not serial_failed:
-            verdict = self._parallel(nodeid, history, failed)
-            if verdict is not None:
-                return verdict
-            # No collision reproduces: a polluter may have run earlier on the same worker.
-        return self._order(nodeid, history, victim=alone == 0)
+        if 0 < alone_failures < len(self.alone):
+            return self._finding(
+                Classification.FLAKY, f"{alone_failures}/{len(self.alone)} runs alone failed"
+            )
+        victim = alone_failures == 0
+        if victim and self.parallel_suspect:
+            finding = yield from self._parallel()
+            if finding is not None:
+                return finding
+            # No collision stands: a polluter may have run earlier on the same worker.
+        return (yield from self._order(victim))
+
+    def _finding(
+        self,
+        classification: Classification,
+        evidence: str,
+        culprits: tuple[str, ...] = (),
+        p_value: float | None = None,
+    ) -> Finding:
+        return Finding(self.nodeid, classification, evidence, culprits, p_value)
+
+    def _contradicted(self, victim: bool) -> Finding | None:
+        """An alone run showed the culprit's effect: the test does that without any culprit."""
+        if any(failed == victim for failed in self.alone):
+            shown = sum(failed == victim for failed in self.alone)
+            verb = "failed" if victim else "passed"
+            return self._finding(
+                Classification.FLAKY,
+                f"{verb} {shown}/{len(self.alone)} times alone too: no culprit needed",
+            )
+        return None
 
     # -- parallel-only ------------------------------------------------------------------------
-    def _parallel(
-        self, nodeid: str, history: list[Attempt], failed: list[Attempt]
-    ) -> Verdict | None:
-        partners = self._partners(history, failed)
-        self.log(f"    overlapped its failures: {', '.join(partners) or 'none'}")
-        confirmed = [partner for partner in partners if self._collides(nodeid, partner)]
-        if confirmed:
-            return Verdict(
-                nodeid,
-                "parallel-only",
-                f"failed {len(failed)}/{len(history)} rounds, only under xdist; passes alone; "
-                f"{COLLISION_RUNS}/{COLLISION_RUNS} co-runs beside {confirmed[0]} failed",
-                confirmed,
-            )
-        return None
-
-    def _partners(self, history: list[Attempt], failed: list[Attempt]) -> list[str]:
+    def _partners(self) -> list[str]:
         """Tests that overlapped the failures longer than they overlapped passing attempts
         under xdist, longest first: a partner that ran beside it harmlessly is no suspect."""
+        history = self.rounds.of(self.nodeid)
         during_failures: Counter[str] = Counter()
-        for attempt in failed:
-            during_failures.update(self.rounds.overlap(attempt))
         during_passes: Counter[str] = Counter()
         for attempt in history:
-            if not attempt.failed and attempt.run_id in self.rounds.parallel_runs:
-                during_passes.update(self.rounds.overlap(attempt))
-        ranked = during_failures.most_common()
-        return [name for name, seconds in ranked if seconds > during_passes[name]][:MAX_CANDIDATES]
-
-    def _collides(self, nodeid: str, partner: str) -> bool:
-        """Side by side, the pair fails every time, and this test at least once.
-
-        Collisions are often one-sided (whoever reads second loses), so the test itself need
-        not fail each time; a random flake beside a stable test fails all co-runs only with
-        probability p**COLLISION_RUNS.
-        """
-        # A partner that fails serially anyway (broken, brittle) proves nothing by failing.
-        partner_solo = any(
-            a.failed for a in self.rounds.of(partner) if a.run_id not in self.rounds.parallel_runs
-        )
-        overlapped = own_failures = 0
-        for _ in range(COLLISION_RUNS + MAX_RETRIES):
-            result = self.prober.fails_beside(nodeid, partner)
-            shown = "did not overlap" if result is None else _pair_outcome(*result)
-            self.log(f"    beside {partner}: {shown}")
-            if result is None:
+            if attempt.run_id not in self.rounds.parallel_runs:
                 continue
-            mine, theirs = result
-            if not (mine or (theirs and not partner_solo)):
-                return False
+            (during_failures if attempt.failed else during_passes).update(
+                self.rounds.overlap(attempt)
+            )
+        ranked = during_failures.most_common()
+        return [name for name, seconds in ranked if seconds > during_passes[name]][:MAX_PARTNERS]
+
+    def _parallel(self) -> Generator[Probe, ProbeResult, Finding | None]:
+        partners = self._partners()
+        self.log(f"    overlapped its failures: {', '.join(partners) or 'none'}")
+        if not partners:
+            return None
+        rates = {partner: self._partner_rate(partner) for partner in partners}
+
+        def pvalue_for(alone: int, runs: int) -> float:
+            return max(collision_pvalue(self.rate, r, alone, runs) for r in rates.values())
+
+        alone_needed, runs_needed = plan(pvalue_for, len(partners))
+        confirmed: dict[str, int] = {}
+        for partner in partners:
+            runs = yield from self._co_runs(partner, runs_needed)
+            if runs is not None:
+                confirmed[partner] = runs
+        if not confirmed:
+            return None
+        yield from self._alone_runs(alone_needed)
+        if any(self.alone):
+            return self._contradicted(victim=True)
+        target = ALPHA / len(partners)
+        named: dict[str, float] = {}
+        for partner, count in confirmed.items():
+            value = collision_pvalue(self.rate, rates[partner], len(self.alone), count)
+            if value <= target:
+                named[partner] = value
+        if not named:
+            return None
+        worst = max(named.values())
+        return self._finding(
+            Classification.PARALLEL_ONLY,
+            f"failed {self.failed}/{self.total} rounds, only under xdist; passed "
+            f"{len(self.alone)}/{len(self.alone)} alone; every co-run beside "
+            + ", ".join(f"{p} ({_p(v)})" for p, v in named.items())
+            + f" had a failure ({runs_needed} each), against independent flakes at "
+            f"{self.rate.low:.0%}-{self.rate.high:.0%} (Bonferroni over {len(partners)})",
+            tuple(named),
+            worst,
+        )
+
+    def _partner_rate(self, partner: str) -> Interval:
+        """A partner that fails serially anyway (broken, brittle) proves nothing by failing:
+        its rate is then taken as 1, so only this test's own failures count."""
+        if self.rounds.fails_serially(partner):
+            return Interval(1.0, 1.0)
+        return self.rounds.rate(partner)
+
+    def _co_runs(self, partner: str, needed: int) -> Generator[Probe, ProbeResult, int | None]:
+        """Co-runs side by side until ``needed`` overlapped with a failure each and this test
+        failed at least once; None when one passed cleanly (or too many missed each other)."""
+        overlapped = missed = own = 0
+        pair = tuple(sorted((self.nodeid, partner)))
+        partner_counts = not self.rounds.fails_serially(partner)
+        while overlapped < needed:
+            result = yield Probe(pair, parallel=True, key=("beside", pair, overlapped + missed))
+            if not result.overlapped:
+                missed += 1
+                self.log(f"    beside {partner}: did not overlap")
+                if missed > MAX_NO_OVERLAP:
+                    return None
+                continue
+            mine, theirs = result.failed(self.nodeid), result.failed(partner)
+            self.log(f"    beside {partner}: {_pair_outcome(mine, theirs)}")
+            if not (mine or (theirs and partner_counts)):
+                return None
             overlapped += 1
-            own_failures += mine
-            if overlapped == COLLISION_RUNS:
-                return own_failures > 0
-        return False
+            own += mine
+        return overlapped if own else None
 
     # -- order-dependent ----------------------------------------------------------------------
-    def _order(self, nodeid: str, history: list[Attempt], *, victim: bool) -> Verdict:
-        """Victim: find the polluter (pair fails). Brittle: find the state-setter (pair passes)."""
-        wanted = victim  # the outcome the culprit causes: failure for a victim, pass for brittle
-        culprit = self._from_history(nodeid, history, wanted) or self._bisect(
-            nodeid, history, wanted
-        )
+    def _order(self, victim: bool) -> Generator[Probe, ProbeResult, Finding]:
+        """Victim: find polluters (pair fails). Brittle: find state-setters (pair passes)."""
         role = "polluter" if victim else "state-setter"
-        if culprit is None:
+        named = yield from self._confirm(self._from_history(victim), victim)
+        contradiction = self._contradicted(victim)
+        if contradiction is not None:
+            return contradiction
+        if not named:
             alone = "passes" if victim else "fails"
-            return Verdict(
-                nodeid,
-                "flaky",
-                f"{alone} alone; no {role} (nor, under xdist, a colliding test) reproduces "
-                "its failures",
+            return self._finding(
+                Classification.FLAKY,
+                f"{alone} alone; no {role} (nor, under xdist, a colliding test) reproduces its"
+                f" failures at 99 % confidence",
             )
-        effect = "fails after it" if victim else "passes only after it"
-        return Verdict(
-            nodeid,
-            "order-dependent",
-            f"{'passes' if victim else 'fails'} alone ({ALONE_RUNS}x), {effect} "
-            f"({PAIR_RUNS}/{PAIR_RUNS} sessions): {role} {culprit}",
-            [culprit],
+        effect = "failed right after" if victim else "passed only right after"
+        return self._finding(
+            Classification.ORDER_DEPENDENT,
+            f"{'passed' if victim else 'failed'} {len(self.alone)}/{len(self.alone)} alone, "
+            f"{effect} "
+            + ", ".join(f"{role} {c} ({n}/{n} runs, {_p(v)})" for c, (n, v) in named.items())
+            + f", against a flake failing {self.rate.low:.0%}-{self.rate.high:.0%} of the time"
+            f" (Bonferroni over {MAX_CANDIDATES} candidates)",
+            tuple(named),
+            max(v for _, v in named.values()),
         )
 
-    def _pair_causes(self, culprit: str, nodeid: str, wanted: bool) -> bool:
-        """Right after ``culprit`` the test shows the outcome it does not show alone, every time."""
-        return all(self.prober.fails([culprit, nodeid], nodeid) == wanted for _ in range(PAIR_RUNS))
+    def _confirm(
+        self, covers: dict[str, set[int]], victim: bool
+    ) -> Generator[Probe, ProbeResult, dict[str, tuple[int, float]]]:
+        """Up to ``MAX_CANDIDATES`` candidates get pair runs, then the shared alone runs name
+        those reaching ``ALPHA / MAX_CANDIDATES``. History candidates come first, the one
+        explaining most rounds not yet explained first; then, while the earlier tests minus
+        the culprits found still produce the effect, bisection finds the next one."""
 
-    def _from_history(self, nodeid: str, history: list[Attempt], wanted: bool) -> str | None:
-        """Tests whose being earlier in the order matches the outcome in every round."""
-        before: dict[str, list[bool]] = defaultdict(list)
-        prefixes = [(set(self.rounds.prefix(a)), a.failed) for a in history]
-        for other in {n for prefix, _ in prefixes for n in prefix}:
-            before[other] = [other in prefix for prefix, _ in prefixes]
-        outcomes = [failed == wanted for _, failed in prefixes]
-        candidates = sorted(other for other, flags in before.items() if flags == outcomes)
-        for candidate in candidates[:MAX_CANDIDATES]:
-            if self._pair_causes(candidate, nodeid, wanted):
-                return candidate
-        return None
+        def pvalue_for(alone: int, pairs: int) -> float:
+            return order_pvalue(self.rate, alone, pairs, victim=victim)
 
-    def _bisect(self, nodeid: str, history: list[Attempt], wanted: bool) -> str | None:
-        """Halve a prefix that produced the outcome until one test is left (or none works)."""
-        showing = [a for a in history if a.failed == wanted and self.rounds.prefix(a)]
-        if not showing:
+        alone_needed, pairs_needed = plan(pvalue_for, MAX_CANDIDATES)
+        explained: set[int] = set()
+        untried = dict(covers)
+        tried: list[str] = []
+        survivors: list[str] = []
+        while untried and len(tried) < MAX_FROM_HISTORY:
+            candidate = max(
+                sorted(untried),
+                key=lambda name: (len(untried[name] - explained), len(untried[name])),
+            )
+            cover = untried.pop(candidate)
+            if not cover - explained and survivors:
+                break  # every round is explained; bisection looks for a hidden one
+            tried.append(candidate)
+            if (yield from self._pairs_show_effect(candidate, pairs_needed, victim)):
+                survivors.append(candidate)
+                explained |= cover
+        while len(tried) < MAX_CANDIDATES:
+            found = yield from self._bisect(victim, set(tried))
+            if found is None:
+                break
+            tried.append(found)
+            if (yield from self._pairs_show_effect(found, pairs_needed, victim)):
+                survivors.append(found)
+        if not survivors:
+            return {}
+        yield from self._alone_runs(alone_needed)
+        if self._contradicted(victim) is not None:
+            return {}
+        value = pvalue_for(len(self.alone), pairs_needed)
+        return {c: (pairs_needed, value) for c in survivors if value <= ALPHA / MAX_CANDIDATES}
+
+    def _pairs_show_effect(
+        self, culprit: str, runs: int, victim: bool
+    ) -> Generator[Probe, ProbeResult, bool]:
+        """Right after ``culprit`` the test shows the outcome it does not show alone, each time
+        (stops at the first run that does not)."""
+        for index in range(runs):
+            probe = Probe((culprit, self.nodeid), key=("pair", culprit, self.nodeid, index))
+            result = yield probe
+            if result.failed(self.nodeid) != victim:
+                self.log(f"    after {culprit}: no effect (run {index + 1})")
+                return False
+        self.log(f"    after {culprit}: effect in {runs}/{runs} runs")
+        return True
+
+    def _from_history(self, victim: bool) -> dict[str, set[int]]:
+        """Candidates and the rounds each explains: tests that ran earlier in the same process
+        when the test showed the culprit's effect, and never before its usual outcome."""
+        covers: dict[str, set[int]] = {}
+        excluded: set[str] = set()
+        for index, attempt in enumerate(self.rounds.of(self.nodeid)):
+            before = self.rounds.prefix(attempt)
+            if attempt.failed == victim:
+                for name in before:
+                    covers.setdefault(name, set()).add(index)
+            else:
+                excluded.update(before)
+        return {name: cover for name, cover in covers.items() if name not in excluded}
+
+    def _bisect(self, victim: bool, without: set[str]) -> Generator[Probe, ProbeResult, str | None]:
+        """Every test that ran before the effect in some round (minus ``without``), halved
+        while the effect shows, until one is left; None when the effect does not show or needs
+        tests from both halves (not a single culprit)."""
+        prefix: list[str] = []
+        for attempt in self.rounds.of(self.nodeid):
+            if attempt.failed == victim:
+                prefix += [n for n in self.rounds.prefix(attempt) if n not in prefix]
+        prefix = [n for n in prefix if n not in without and n != self.nodeid]
+        if not prefix:
             return None
-        prefix = self.rounds.prefix(showing[0])
-        if self.prober.fails([*prefix, nodeid], nodeid) != wanted:
+        tag = ("bisect", self.nodeid, tuple(sorted(without)))
+        step = 0
+        result = yield Probe((*prefix, self.nodeid), key=(*tag, step))
+        if result.failed(self.nodeid) != victim:
             return None
         while len(prefix) > 1:
             half = len(prefix) // 2
             for part in (prefix[:half], prefix[half:]):
-                if self.prober.fails([*part, nodeid], nodeid) == wanted:
+                step += 1
+                result = yield Probe((*part, self.nodeid), key=(*tag, step))
+                if result.failed(self.nodeid) == victim:
                     prefix = part
                     break
             else:
-                return None  # needs tests from both halves: not a single culprit
-        return prefix[0] if self._pair_causes(prefix[0], nodeid, wanted) else None
+                return None
+        self.log(f"    bisected to {prefix[0]}")
+        return prefix[0]
 
 
 def _pair_outcome(mine: bool, theirs: bool) -> str:
@@ -218,3 +375,79 @@ def _pair_outcome(mine: bool, theirs: bool) -> str:
         (False, True): "the partner failed",
         (False, False): "both passed",
     }[(mine, theirs)]
+
+
+def confirm(
+    rounds: Rounds,
+    suspects: list[str],
+    prober: Prober,
+    log: Callable[[str], None],
+    deadline: float | None = None,
+) -> list[Finding]:
+    """Judge every suspect; probes of different suspects run at once when their tests are
+    disjoint and none needs the machine alone. Past ``deadline`` (``time.monotonic``) each
+    undecided suspect gets its best verdict so far, marked unconfirmed."""
+    judges = {nodeid: Judge(nodeid, rounds, log) for nodeid in suspects}
+    runs = {nodeid: judge.run() for nodeid, judge in judges.items()}
+    solo = {nodeid for nodeid, judge in judges.items() if judge.parallel_suspect}
+    cache: dict[tuple[object, ...], ProbeResult] = {}
+    pending: dict[str, Probe] = {}
+    done: dict[str, Finding] = {}
+
+    def advance(nodeid: str, result: ProbeResult | None) -> None:
+        try:
+            while True:
+                probe = runs[nodeid].send(result) if result is not None else next(runs[nodeid])
+                if probe.key not in cache:
+                    pending[nodeid] = probe
+                    return
+                result = cache[probe.key]
+        except StopIteration as stop:
+            done[nodeid] = stop.value
+            pending.pop(nodeid, None)
+
+    for nodeid in suspects:
+        advance(nodeid, None)
+    while pending:
+        for nodeid in [n for n, probe in pending.items() if probe.key in cache]:
+            advance(nodeid, cache[pending.pop(nodeid).key])
+        if not pending:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            for nodeid in list(pending):
+                best = judges[nodeid].best
+                done[nodeid] = replace(
+                    best, confirmed=False, evidence=best.evidence + " (--max-minutes reached)"
+                )
+                del pending[nodeid]
+            break
+        batch = _batch(pending, solo)
+        results = prober.run([pending[nodeid] for nodeid in batch])
+        for nodeid, result in zip(batch, results, strict=True):
+            cache[pending[nodeid].key] = result
+        for nodeid, result in zip(batch, results, strict=True):
+            del pending[nodeid]
+            advance(nodeid, result)
+    return [done[nodeid] for nodeid in suspects]
+
+
+def _batch(pending: dict[str, Probe], solo: set[str]) -> list[str]:
+    """Suspects whose next probes can run at once: serial, disjoint tests, none of them a
+    parallel suspect (those may collide through files with whatever runs beside them)."""
+    chosen: list[str] = []
+    used: set[str] = set()
+    for nodeid, probe in pending.items():
+        shareable = not probe.parallel and not (set(probe.tests) & solo)
+        if not chosen:
+            chosen.append(nodeid)
+            used |= set(probe.tests)
+            if not shareable:
+                return chosen
+            continue
+        if shareable and not (set(probe.tests) & used) and len(chosen) < MAX_BATCH:
+            chosen.append(nodeid)
+            used |= set(probe.tests)
+    first = pending[chosen[0]]
+    if first.parallel or set(first.tests) & solo:
+        return chosen[:1]
+    return chosen

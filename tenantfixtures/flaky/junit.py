@@ -8,12 +8,13 @@ Rerun children (``flakyFailure``, ``rerunFailure``, ...) become earlier attempts
 
 import hashlib
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree as ET
 
+from tenantfixtures.flaky.meta import RunMeta
+from tenantfixtures.flaky.models import Attempt, Outcome, Run
+from tenantfixtures.flaky.record import MESSAGE_CHARS
 from tenantfixtures.flaky.store import Store
 from tenantfixtures.redact import redact
 
@@ -33,13 +34,21 @@ def _nodeid(classname: str, name: str, rootdir: Path) -> str:
     return f"{classname}::{name}" if classname else name
 
 
-def _outcome(case: ET.Element) -> tuple[str, str | None]:
-    for tag, outcome in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+def _outcome(case: ET.Element) -> tuple[Outcome, str | None]:
+    for tag, outcome in (
+        ("failure", Outcome.FAILED),
+        ("error", Outcome.ERROR),
+        ("skipped", Outcome.SKIPPED),
+    ):
         child = case.find(tag)
         if child is not None:
-            text = child.get("message", "") + "\n" + (child.text or "")
-            return outcome, redact(text.strip())[-2000:] if outcome != "skipped" else None
-    return "passed", None
+            return outcome, _message(child) if outcome is not Outcome.SKIPPED else None
+    return Outcome.PASSED, None
+
+
+def _message(child: ET.Element) -> str:
+    text = (child.get("message", "") + "\n" + (child.text or "")).strip()
+    return redact(text)[-MESSAGE_CHARS:]
 
 
 def _started(suite: ET.Element, fallback: float) -> float:
@@ -52,10 +61,8 @@ def _started(suite: ET.Element, fallback: float) -> float:
     return fallback
 
 
-def parse(
-    path: Path, rootdir: Path, meta: Mapping[str, str | None]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The run row and attempt rows for one JUnit file."""
+def parse(path: Path, rootdir: Path, meta: RunMeta) -> tuple[Run, list[Attempt]]:
+    """The run and its attempts for one JUnit file."""
     try:
         data = path.read_bytes()
         root = ET.fromstring(data)
@@ -68,60 +75,48 @@ def parse(
         raise IngestError(f"{path}: root element <{root.tag}> is not <testsuites>/<testsuite>")
     run_id = "junit-" + hashlib.sha256(data).hexdigest()[:40]
     clock = _started(suites[0], path.stat().st_mtime) if suites else path.stat().st_mtime
-    run = {"run_id": run_id, "kind": f"junit:{path.name}", "started_at": clock, **meta}
-    rows: list[dict[str, Any]] = []
+    run = Run(run_id=run_id, kind=f"junit:{path.name}", started_at=clock, **meta)
+    rows: list[Attempt] = []
+
+    def add(
+        nodeid: str, attempt: int, outcome: Outcome, duration: float, message: str | None
+    ) -> None:
+        seq = len(rows) + 1
+        rows.append(
+            Attempt(
+                run_id=run_id,
+                seq=seq,
+                nodeid=nodeid,
+                attempt=attempt,
+                outcome=outcome,
+                duration=duration,
+                position=seq - 1,
+                started_at=clock,
+                stopped_at=clock + duration,
+                message=message,
+            )
+        )
+
     for suite in suites:
         clock = _started(suite, clock)
         for case in suite.iter("testcase"):
-            nodeid = _nodeid(case.get("classname", ""), case.get("name", ""), rootdir)
+            nodeid = redact(_nodeid(case.get("classname", ""), case.get("name", ""), rootdir))
             duration = float(case.get("time", "0") or 0)
             reruns = [child for child in case if child.tag in _RERUN_TAGS]
             for attempt, child in enumerate(reruns):
-                message = redact((child.get("message", "") + "\n" + (child.text or "")).strip())
-                rows.append(
-                    _row(run_id, len(rows) + 1, nodeid, attempt, "rerun", 0.0, clock, message)
-                )
+                add(nodeid, attempt, Outcome.RERUN, 0.0, _message(child))
             outcome, last = _outcome(case)
-            rows.append(
-                _row(run_id, len(rows) + 1, nodeid, len(reruns), outcome, duration, clock, last)
-            )
+            add(nodeid, len(reruns), outcome, duration, last)
             clock += duration
     return run, rows
 
 
-def _row(
-    run_id: str,
-    seq: int,
-    nodeid: str,
-    attempt: int,
-    outcome: str,
-    duration: float,
-    start: float,
-    message: str | None,
-) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "seq": seq,
-        "nodeid": nodeid,
-        "attempt": attempt,
-        "phase": "call",
-        "outcome": outcome,
-        "duration": duration,
-        "worker": None,
-        "position": seq - 1,
-        "seed": None,
-        "started_at": start,
-        "stopped_at": start + duration,
-        "message": message,
-    }
-
-
-def ingest(store: Store, path: Path, rootdir: Path, meta: Mapping[str, str | None]) -> int:
+def ingest(store: Store, path: Path, rootdir: Path, meta: RunMeta) -> int:
     """Store one file's attempts; 0 when it was ingested before."""
     run, rows = parse(path, rootdir, meta)
-    if store.has_run(run["run_id"]):
+    if store.run(run.run_id) is not None:
         return 0
     store.add_run(run)
     store.add_attempts(rows)
-    store.finish_run(run["run_id"], time.time(), None)
+    store.finish_run(run.run_id, time.time(), None)
     return len(rows)

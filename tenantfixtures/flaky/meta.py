@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypedDict
 
 _COMMIT_VARS = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "CIRCLE_SHA1", "GIT_COMMIT")
 _BRANCH_VARS = (
@@ -52,16 +53,27 @@ def _shard(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def run_metadata(rootdir: Path, env: Mapping[str, str] | None = None) -> dict[str, str | None]:
+class RunMeta(TypedDict):
+    """The :class:`~models.Run` fields that identify code and machine."""
+
+    commit: str | None
+    branch: str | None
+    ci_job: str | None
+    shard: str | None
+    python: str | None
+    platform: str | None
+
+
+def run_metadata(rootdir: Path, env: Mapping[str, str] | None = None) -> RunMeta:
     """What identifies the code and the machine of a run, so flips are compared like for like."""
     env = os.environ if env is None else env
     commit = _first(env, _COMMIT_VARS) or _git(rootdir, "rev-parse", "HEAD")
     branch = _first(env, _BRANCH_VARS) or _git(rootdir, "rev-parse", "--abbrev-ref", "HEAD")
-    return {
-        "commit": commit,
-        "branch": branch,
-        "ci_job": _ci_job(env),
-        "shard": _shard(env),
-        "python": platform.python_version(),
-        "platform": f"{sys.platform}-{platform.machine()}",
-    }
+    return RunMeta(
+        commit=commit,
+        branch=branch,
+        ci_job=_ci_job(env),
+        shard=_shard(env),
+        python=platform.python_version(),
+        platform=f"{sys.platform}-{platform.machine()}",
+    )

@@ -3,23 +3,25 @@
 Rounds alternate serial and ``-n 2`` (one serial round in three) with a seeded shuffle each, so
 both order and placement vary; every attempt lands in the history store. Suspects (tests that
 failed at least once) are then confirmed by :mod:`confirm` and the verdicts stored as findings.
+A ``max_minutes`` budget stops the rounds (after the first) and the confirmation, keeping the
+best verdicts so far, marked unconfirmed.
 """
 
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from tenantfixtures.flaky.confirm import Confirmer, Rounds, Verdict
+from tenantfixtures.flaky.confirm import Rounds, confirm
+from tenantfixtures.flaky.models import Classification, Finding
 from tenantfixtures.flaky.runner import Prober, PytestRunner, has_xdist, read_attempts
-from tenantfixtures.flaky.store import Store, findings, runs
+from tenantfixtures.flaky.store import Store, findings
 
-UNHEALTHY = ("flaky", "order-dependent", "parallel-only")
+UNHEALTHY = [c.value for c in Classification if c.unhealthy and c is not Classification.BROKEN]
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,12 @@ def plan(rounds: int, seed: int) -> list[RoundPlan]:
 @dataclass
 class NightlyResult:
     run_ids: list[str]
-    verdicts: list[Verdict]
+    verdicts: list[Finding]
     new_unhealthy: list[str]
     sessions: int
-
-
-def _commit(store: Store, run_id: str) -> str | None:
-    with store.connect() as conn:
-        value = conn.execute(sa.select(runs.c.commit).where(runs.c.run_id == run_id)).scalar()
-    return str(value) if value is not None else None
+    rounds_seconds: float
+    confirm_seconds: float
+    budget_exhausted: bool
 
 
 def _known_unhealthy(store: Store) -> set[str]:
@@ -68,15 +67,23 @@ def run_nightly(
     rounds: int,
     seed: int | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    max_minutes: float | None = None,
 ) -> NightlyResult:
     """Run the rounds, confirm the suspects, store the findings; raises ``RunError``."""
+    started = time.monotonic()
+    deadline = started + max_minutes * 60 if max_minutes is not None else None
     runner = PytestRunner(pytest_args, Path.cwd())
     seed = random.randrange(1, 2**31) if seed is None else seed
     known = _known_unhealthy(store)
     run_ids: list[str] = []
     parallel_runs: set[str] = set()
+    exhausted = False
     for round_plan in plan(rounds, seed):
-        started = time.monotonic()
+        if run_ids and deadline is not None and time.monotonic() > deadline:
+            log(f"--max-minutes reached after {len(run_ids)}/{rounds} rounds")
+            exhausted = True
+            break
+        round_started = time.monotonic()
         run_id = runner.run(round_plan.args(), store.target, f"nightly:{round_plan.describe()}")
         run_ids.append(run_id)
         if round_plan.parallel:
@@ -84,28 +91,31 @@ def run_nightly(
         tried = read_attempts(store, [run_id])
         log(
             f"round {round_plan.index + 1}/{rounds} ({round_plan.describe()}): {len(tried)} tests, "
-            f"{sum(a.failed for a in tried)} failed [{time.monotonic() - started:.1f}s]"
+            f"{sum(a.failed for a in tried)} failed [{time.monotonic() - round_started:.1f}s]"
         )
+    rounds_done = time.monotonic()
     history = Rounds(read_attempts(store, run_ids), parallel_runs)
     suspects = sorted({a.nodeid for a in history.attempts if a.failed})
     log(f"confirming {len(suspects)} suspect(s)")
-    with tempfile.TemporaryDirectory(prefix="tf-nightly-") as workdir:
-        prober = Prober(runner, Path(workdir))
-        try:
-            verdicts = [Confirmer(history, prober, log).judge(nodeid) for nodeid in suspects]
-        finally:
-            prober.close()
-    commit = _commit(store, run_ids[0]) if run_ids else None
-    store.add_findings(
-        {
-            "nodeid": v.nodeid,
-            "commit": commit,
-            "classification": v.classification,
-            "culprits": v.culprits,
-            "evidence": v.evidence,
-            "created_at": time.time(),
-        }
-        for v in verdicts
+    prober = Prober(runner)
+    try:
+        verdicts = confirm(history, suspects, prober, log, deadline)
+    finally:
+        prober.close()
+    confirm_done = time.monotonic()
+    first = store.run(run_ids[0]) if run_ids else None
+    commit = first.commit if first is not None else None
+    verdicts = [replace(v, commit=commit, created_at=time.time()) for v in verdicts]
+    store.add_findings(verdicts)
+    new = [
+        v.nodeid for v in verdicts if v.classification.value in UNHEALTHY and v.nodeid not in known
+    ]
+    return NightlyResult(
+        run_ids,
+        verdicts,
+        new,
+        runner.sessions,
+        rounds_done - started,
+        confirm_done - rounds_done,
+        exhausted or any(not v.confirmed for v in verdicts),
     )
-    new = [v.nodeid for v in verdicts if v.classification in UNHEALTHY and v.nodeid not in known]
-    return NightlyResult(run_ids, verdicts, new, runner.sessions)

@@ -1,4 +1,4 @@
-"""Test order control used by ``tenantfixtures nightly``: seeded shuffles and exact selections.
+"""Test order control used by ``nightly`` and ``replay``: seeded shuffles and exact selections.
 
 Both run identically on every xdist worker, so all workers still collect the same list.
 """
@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tenantfixtures.redact import redact
+
+
+def write_selection(path: Path, nodeids: list[str]) -> None:
+    """A selection file: node ids, one a line, in the order they must run."""
+    path.write_text("\n".join(nodeids) + "\n", encoding="utf-8")
+
 
 def read_selection(path: str) -> list[str]:
-    """Node ids, one a line, in the order they must run."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -21,7 +27,8 @@ def read_selection(path: str) -> list[str]:
 
 
 class OrderControl:
-    """Shuffles the collected items with a seed and/or keeps exactly the selected node ids."""
+    """Shuffles the collected items with a seed and/or keeps exactly the selected node ids,
+    after every other plugin's reordering (history ids are redacted: either form matches)."""
 
     def __init__(self, seed: int | None, selection: list[str] | None) -> None:
         self.seed = seed
@@ -33,11 +40,19 @@ class OrderControl:
     ) -> None:
         if self.seed is not None:
             random.Random(self.seed).shuffle(items)
-        if self.selection is not None:
-            by_id = {item.nodeid: item for item in items}
-            wanted = [by_id[nodeid] for nodeid in self.selection if nodeid in by_id]
-            kept = set(map(id, wanted))
-            deselected = [item for item in items if id(item) not in kept]
-            if deselected:
-                config.hook.pytest_deselected(items=deselected)
-            items[:] = wanted
+        if self.selection is None:
+            return
+        by_id: dict[str, pytest.Item] = {}
+        for item in items:
+            by_id.setdefault(item.nodeid, item)
+            by_id.setdefault(redact(item.nodeid), item)
+        wanted: list[pytest.Item] = []
+        for nodeid in self.selection:
+            found = by_id.get(nodeid)
+            if found is not None and found not in wanted:
+                wanted.append(found)
+        kept = set(map(id, wanted))
+        deselected = [item for item in items if id(item) not in kept]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = wanted

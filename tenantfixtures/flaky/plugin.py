@@ -10,6 +10,7 @@ import pytest
 from tenantfixtures.flaky import quarantine
 from tenantfixtures.flaky.order import OrderControl, read_selection
 from tenantfixtures.flaky.record import Recorder
+from tenantfixtures.flaky.store import DEFAULT_HISTORY, label, spool_dir_for
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,7 +19,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--tf-history",
         dest="tf_history",
         metavar="PATH_OR_URL",
-        help="record every test attempt into this history store (SQLite file or SQLAlchemy URL)",
+        help="record every test attempt into this history store (SQLite file or SQLAlchemy URL;"
+        " default: the ini option tenantfixtures_history, else no recording)",
     )
     parser.addini(
         "tenantfixtures_history", "default for --tf-history (SQLite path or SQLAlchemy URL)"
@@ -35,13 +37,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="tf_shuffle_seed",
         type=int,
         metavar="N",
-        help="shuffle the collected tests with this seed (used by tenantfixtures nightly)",
+        help="shuffle the collected tests with this seed (used by tenantfixtures nightly;"
+        " default: no shuffle)",
     )
     group.addoption(
         "--tf-select",
         dest="tf_select",
         metavar="FILE",
-        help="run exactly the node ids listed in FILE, in that order (used by nightly)",
+        help="run exactly the node ids listed in FILE, in that order (used by nightly and"
+        " replay; default: every collected test)",
     )
 
 
@@ -69,6 +73,34 @@ def _configure_quarantine(config: pytest.Config) -> None:
         config.pluginmanager.register(quarantine.QuarantinePlugin(entries), "tf-quarantine")
 
 
+def _spool_dir(config: pytest.Config, target: str) -> Path:
+    """Create the history's journal directory now, so a bad location is one usage error."""
+    spool = spool_dir_for(target, config.rootpath)
+    problem: str | None = None
+    if "://" not in target and Path(target).expanduser().is_dir():
+        problem = "it is a directory"
+    else:
+        try:
+            spool.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"cannot create {spool}: {exc.strerror or exc}"
+    if problem is None and not (spool / ".").exists():
+        problem = f"{spool} is not a directory"
+    if problem is None:
+        probe = spool / ".tf-write-check"
+        try:
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            problem = f"cannot write in {spool}: {exc.strerror or exc}"
+    if problem is not None:
+        raise pytest.UsageError(
+            f"--tf-history={label(target)}: {problem}; pass a file in a writable directory,"
+            f" e.g. --tf-history={DEFAULT_HISTORY}"
+        )
+    return spool
+
+
 def pytest_configure(config: pytest.Config) -> None:
     seed = config.getoption("tf_shuffle_seed")
     selection = config.getoption("tf_select")
@@ -78,4 +110,6 @@ def pytest_configure(config: pytest.Config) -> None:
     _configure_quarantine(config)
     target = config.getoption("tf_history") or config.getini("tenantfixtures_history")
     if target and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(Recorder(config, str(target)), "tf-recorder")
+        target = str(target)
+        recorder = Recorder(config, target, _spool_dir(config, target))
+        config.pluginmanager.register(recorder, "tf-recorder")

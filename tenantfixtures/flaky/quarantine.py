@@ -5,7 +5,9 @@ The file is TOML, one ``[[quarantine]]`` table per test with ``test``, ``owner``
 """
 
 import datetime as dt
+import difflib
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,12 @@ import pytest
 
 DEFAULT_FILE = "tenantfixtures-quarantine.toml"
 _REQUIRED = ("test", "owner", "reason", "expires")
+_TABLE = "quarantine"
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class QuarantineError(Exception):
@@ -31,6 +39,13 @@ class Entry:
 def _entry(raw: Any, index: int, path: Path) -> Entry:
     if not isinstance(raw, dict):
         raise QuarantineError(f"{path}: entry {index} must be a [[quarantine]] table")
+    unknown = sorted(set(raw) - set(_REQUIRED))
+    if unknown:
+        raise QuarantineError(
+            f"{path}: entry {index} has unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}{_did_you_mean(unknown[0], _REQUIRED)}; the keys"
+            " are test, owner, reason and expires"
+        )
     missing = [key for key in _REQUIRED if not raw.get(key)]
     if missing:
         raise QuarantineError(
@@ -58,7 +73,13 @@ def load(path: Path) -> list[Entry]:
         raise QuarantineError(f"cannot read quarantine file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise QuarantineError(f"quarantine file {path} is not valid TOML: {exc}") from exc
-    raw_entries = data.get("quarantine", [])
+    unknown = sorted(set(data) - {_TABLE})
+    if unknown:
+        raise QuarantineError(
+            f"{path}: unknown table or key {unknown[0]!r}{_did_you_mean(unknown[0], [_TABLE])};"
+            " the file holds only [[quarantine]] tables"
+        )
+    raw_entries = data.get(_TABLE, [])
     if not isinstance(raw_entries, list):
         raise QuarantineError(f"{path}: use [[quarantine]] tables, one per test")
     return [_entry(raw, index, path) for index, raw in enumerate(raw_entries, 1)]

@@ -8,22 +8,24 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
+from tenantfixtures.flaky.models import Attempt, Run
+
 
 class Journal:
     """Append-only JSON lines: one ``run`` header, ``a`` (attempt) rows, an optional ``finish``."""
 
-    def __init__(self, path: Path, run: dict[str, Any]) -> None:
+    def __init__(self, path: Path, run: Run) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._file: IO[str] = path.open("a", encoding="utf-8")
-        self._write({"run": run})
+        self._write({"run": run.row()})
 
     def _write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._file.flush()
 
-    def append(self, row: dict[str, Any]) -> None:
-        self._write({"a": row})
+    def append(self, attempt: Attempt) -> None:
+        self._write({"a": attempt.row()})
 
     def finish(self, values: dict[str, Any]) -> None:
         self._write({"finish": values})
@@ -34,12 +36,10 @@ class Journal:
             self.path.unlink(missing_ok=True)
 
 
-def read_journal(
-    path: Path,
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]:
+def read_journal(path: Path) -> tuple[Run | None, list[Attempt], dict[str, Any] | None]:
     """Parse a journal; a torn last line (the process died mid-write) is ignored."""
-    run: dict[str, Any] | None = None
-    rows: list[dict[str, Any]] = []
+    run: Run | None = None
+    rows: list[Attempt] = []
     finish: dict[str, Any] | None = None
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
@@ -47,9 +47,9 @@ def read_journal(
         except ValueError:
             continue
         if "run" in record:
-            run = record["run"]
+            run = Run.from_row(record["run"])
         elif "a" in record:
-            rows.append(record["a"])
+            rows.append(Attempt.from_row(record["a"]))
         elif "finish" in record:
             finish = record["finish"]
     return run, rows, finish

@@ -2,11 +2,13 @@
 
 SQLite files run in WAL mode so readers never block the recorder; PostgreSQL (or any server)
 takes many CI runners writing at once, each insert being independent rows keyed by run id.
+Rows go in and come out as the typed records of :mod:`models`; a URL's password never appears
+in a message (``label``).
 """
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tenantfixtures.flaky.models import Attempt, Finding, Outcome, Run
 from tenantfixtures.flaky.spool import read_journal
+from tenantfixtures.redact import redact
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.seed_source/data_seed/rootdir, findings.p_value/confirmed
 
 metadata = sa.MetaData()
 
@@ -42,6 +46,9 @@ runs = sa.Table(
     sa.Column("python", sa.String(32)),
     sa.Column("platform", sa.String(64)),
     sa.Column("seed", sa.BigInteger),
+    sa.Column("seed_source", sa.String(16)),
+    sa.Column("data_seed", sa.BigInteger),
+    sa.Column("rootdir", sa.Text),
 )
 
 attempts = sa.Table(
@@ -77,14 +84,27 @@ findings = sa.Table(
     sa.Column("culprits", sa.Text, nullable=False),
     sa.Column("evidence", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("p_value", sa.Float),
+    sa.Column("confirmed", sa.Boolean),
 )
 
-FAILED_OUTCOMES = ("failed", "error", "rerun")
+FAILED = [outcome.value for outcome in Outcome if outcome.failed]
+EXECUTED = [outcome.value for outcome in Outcome if outcome.executed]
 DEFAULT_HISTORY = ".tenantfixtures/history.db"
 
 
 class StoreError(Exception):
     """The history store cannot be used; the message says why and what to do."""
+
+
+def label(target: str) -> str:
+    """``target`` fit to print: a URL's password hidden, anything unparsable redacted."""
+    if "://" not in target:
+        return target
+    try:
+        return sa.make_url(target).render_as_string(hide_password=True)
+    except Exception:
+        return redact(target)
 
 
 def spool_dir_for(target: str, rootdir: Path) -> Path:
@@ -101,7 +121,7 @@ def _sqlite_creator(path: str) -> Callable[[], Any]:
     import _sqlite3
 
     def connect() -> Any:
-        connection = _sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+        connection = _sqlite3.connect(path, timeout=30.0, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
@@ -114,6 +134,7 @@ class Store:
 
     def __init__(self, target: str) -> None:
         self.target = target
+        self.label = label(target)
         try:
             if "://" not in target:  # a path: SQLite, the default
                 path = Path(target).expanduser().resolve()
@@ -125,8 +146,8 @@ class Store:
                 self.engine = sa.create_engine(target)
         except Exception as exc:
             raise StoreError(
-                f"cannot use history store {target!r}: {exc}; pass a file path or a SQLAlchemy "
-                "URL such as postgresql+psycopg://user@host/db"
+                f"cannot use history store {self.label!r}: {_reason(exc)}; pass a file path or "
+                "a SQLAlchemy URL such as postgresql+psycopg://user@host/db"
             ) from exc
         with self._guard("open"):
             self._ensure_schema()
@@ -138,50 +159,57 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise StoreError(
-                f"history store {self.target!r} failed to {action}: {reason} "
+                f"history store {self.label!r} failed to {action}: {_reason(exc)} "
                 "(check the path/URL, permissions and that it is a tenantfixtures history store)"
             ) from exc
 
     def _ensure_schema(self) -> None:
+        """Create or upgrade the schema once, even when several processes open a new store."""
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                # Many runners may create the schema at once: serialize them.
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
+            elif conn.dialect.name == "sqlite":
+                # The write lock first: otherwise two processes both see no table, both create.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             metadata.create_all(conn)
             found = conn.execute(
                 sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
             ).scalar()
+            if found is not None and int(found) > SCHEMA_VERSION:
+                raise StoreError(
+                    f"history store {self.label!r} has schema version {found}, newer than this "
+                    f"tenantfixtures supports ({SCHEMA_VERSION}); upgrade tenantfixtures"
+                )
             if found is None:
                 conn.execute(
                     meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
                 )
-            elif int(found) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"history store {self.target!r} has schema version {found}, newer than this "
-                    f"tenantfixtures supports ({SCHEMA_VERSION}); upgrade tenantfixtures"
+            elif int(found) < SCHEMA_VERSION:
+                _add_missing_columns(conn)
+                conn.execute(
+                    meta_table.update()
+                    .where(meta_table.c.key == "schema_version")
+                    .values(value=str(SCHEMA_VERSION))
                 )
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def add_run(self, run: Mapping[str, Any]) -> None:
+    def add_run(self, run: Run) -> None:
         with self._guard("record a run"), self.engine.begin() as conn:
             self._add_run(conn, run)
 
     @staticmethod
-    def _add_run(conn: Connection, run: Mapping[str, Any]) -> None:
-        exists = conn.execute(
-            sa.select(runs.c.run_id).where(runs.c.run_id == run["run_id"])
-        ).first()
+    def _add_run(conn: Connection, run: Run) -> None:
+        exists = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run.run_id)).first()
         if exists is None:
-            conn.execute(runs.insert().values(**run))
+            conn.execute(runs.insert().values(**run.row()))
 
-    def add_attempts(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def add_attempts(self, rows: Sequence[Attempt]) -> None:
         if rows:
             with self._guard("record attempts"), self.engine.begin() as conn:
-                conn.execute(attempts.insert(), list(rows))
+                conn.execute(attempts.insert(), [row.row() for row in rows])
 
     def finish_run(self, run_id: str, finished_at: float, exitstatus: int | None) -> None:
         with self._guard("finish a run"), self.engine.begin() as conn:
@@ -191,13 +219,45 @@ class Store:
                 .values(finished_at=finished_at, exitstatus=exitstatus)
             )
 
-    def has_run(self, run_id: str) -> bool:
+    def run(self, run_id: str) -> Run | None:
         with self._guard("read"), self.engine.connect() as conn:
-            found = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
-        return found is not None
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+        return Run.from_row(row._mapping) if row is not None else None
 
-    def add_findings(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        values = [{**row, "culprits": json.dumps(list(row["culprits"]))} for row in rows]
+    def attempts_of(self, run_ids: Sequence[str], *, first_only: bool = False) -> list[Attempt]:
+        """The given runs' attempts in recording order (``first_only``: attempt 0 only)."""
+        query = sa.select(attempts).where(attempts.c.run_id.in_(list(run_ids)))
+        if first_only:
+            query = query.where(attempts.c.attempt == 0)
+        with self._guard("read"), self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(attempts.c.id)).all()
+        return [Attempt.from_row(row._mapping) for row in rows]
+
+    def last_failure(self, nodeid: str, run_id: str | None = None) -> Attempt | None:
+        """The latest failing attempt of ``nodeid`` (in ``run_id`` if given)."""
+        query = sa.select(attempts).where(
+            attempts.c.nodeid == nodeid, attempts.c.outcome.in_(FAILED)
+        )
+        if run_id is not None:
+            query = query.where(attempts.c.run_id == run_id)
+        with self._guard("read"), self.engine.connect() as conn:
+            row = conn.execute(query.order_by(attempts.c.id.desc()).limit(1)).first()
+        return Attempt.from_row(row._mapping) if row is not None else None
+
+    def add_findings(self, rows: Iterable[Finding]) -> None:
+        values = [
+            {
+                "nodeid": f.nodeid,
+                "commit": f.commit,
+                "classification": f.classification.value,
+                "culprits": json.dumps(list(f.culprits)),
+                "evidence": f.evidence,
+                "created_at": f.created_at,
+                "p_value": f.p_value,
+                "confirmed": f.confirmed,
+            }
+            for f in rows
+        ]
         if values:
             with self._guard("record findings"), self.engine.begin() as conn:
                 conn.execute(findings.insert(), values)
@@ -211,13 +271,13 @@ class Store:
         with self._guard("import spooled records"), self.engine.begin() as conn:
             self._add_run(conn, run)
             stored = conn.execute(
-                sa.select(sa.func.max(attempts.c.seq)).where(attempts.c.run_id == run["run_id"])
+                sa.select(sa.func.max(attempts.c.seq)).where(attempts.c.run_id == run.run_id)
             ).scalar()
-            missing = [row for row in rows if stored is None or row["seq"] > stored]
+            missing = [row for row in rows if stored is None or row.seq > stored]
             if missing:
-                conn.execute(attempts.insert(), missing)
+                conn.execute(attempts.insert(), [row.row() for row in missing])
             if finish is not None:
-                conn.execute(runs.update().where(runs.c.run_id == run["run_id"]).values(**finish))
+                conn.execute(runs.update().where(runs.c.run_id == run.run_id).values(**finish))
         path.unlink(missing_ok=True)
         return len(missing)
 
@@ -244,9 +304,30 @@ class Store:
         try:
             return self.engine.connect()
         except Exception as exc:
-            raise StoreError(f"cannot read history store {self.target!r}: {exc}") from exc
+            raise StoreError(f"cannot read history store {self.label!r}: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a driver's message, redacted (some quote the URL they were given)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return redact(text)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Upgrade an older store in place: add the columns later versions introduced."""
+    inspector = sa.inspect(conn)
+    for table in (runs, attempts, findings):
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
 
 def open_store(target: str | None) -> Store:
     """Open ``target``, else ``$TENANTFIXTURES_HISTORY``, else the default file in the cwd."""
-    return Store(target or os.environ.get("TENANTFIXTURES_HISTORY") or DEFAULT_HISTORY)
+    return Store(history_target(target))
+
+
+def history_target(target: str | None) -> str:
+    return target or os.environ.get("TENANTFIXTURES_HISTORY") or DEFAULT_HISTORY

@@ -50,20 +50,34 @@ class EscapeWatch:
             self._violation(f"connected to the database {url}")
 
     def check_sqlite(self, path: str) -> None:
-        absolute = os.path.abspath(path)
+        absolute = os.path.realpath(path)  # a symlink is where it points
         if is_within(absolute, str(self.sandbox_root)) or self._allowed_path(absolute):
             return
         self._violation(f"opened the SQLite database {absolute}")
 
     def check_write(self, path: str) -> None:
-        absolute = os.path.abspath(path)
-        if is_within(absolute, str(self.data_dir)) and not self._allowed_path(absolute):
+        """Redirect mode's backstop: a write under the real data dir that no wrapper served.
+        (In namespace mode the sandbox root *is* the data dir's path: every write is safe.)"""
+        absolute = os.path.realpath(path)
+        if (
+            is_within(absolute, str(self.data_dir))
+            and not is_within(absolute, str(self.sandbox_root))
+            and not self._allowed_path(absolute)
+        ):
             self._violation(f"opened {absolute} for writing, under the app's real data dir")
+
+    def record(self, message: str) -> None:
+        """A refusal made elsewhere (redirect mode's ATTACH or subprocess veto): the test
+        fails with it even if the app caught the error."""
+        if self.mode == "warn":
+            warnings.warn(SandboxEscapeWarning(message), stacklevel=3)
+        else:
+            self.violations.append(message)
 
     def _allowed_path(self, absolute: str) -> bool:
         if os.path.basename(absolute).startswith(_ALWAYS_ALLOWED_NAMES):
             return True
-        return any(is_within(absolute, os.path.abspath(p)) for p in self.allowed if "://" not in p)
+        return any(is_within(absolute, os.path.realpath(p)) for p in self.allowed if "://" not in p)
 
     def _violation(self, what: str) -> None:
         message = (
@@ -72,11 +86,9 @@ class EscapeWatch:
             " allow it with @pytest.mark.allow_path(...) or the ini option"
             " tenantfixtures_allowed_paths (--tf-guard=warn|off to relax every guard)"
         )
-        if self.mode == "warn":
-            warnings.warn(SandboxEscapeWarning(message), stacklevel=3)
-            return
-        self.violations.append(message)
-        raise SandboxEscapeError(message)
+        self.record(message)
+        if self.mode != "warn":
+            raise SandboxEscapeError(message)
 
 
 class EscapeGuard:

@@ -1,14 +1,39 @@
 """The network guard: a test that reaches the real network fails, whichever client it used.
 
 Why the socket layer: httpx, httpx2, requests, urllib, asyncio and raw sockets all end in
-``socket.socket.connect`` (or ``connect_ex``/``sendto``), in whatever thread they run, so patching
-those methods covers every client at once. Mocks (respx, the ``openrouter`` fixture) and ASGI/WSGI
-test transports never open a socket, so they pass without being special-cased.
+``socket.socket.connect`` (or ``connect_ex``/``sendto``/``sendmsg``), in whatever thread they
+run, so patching those methods covers every client at once. Mocks (respx, the ``openrouter``
+fixture) and ASGI/WSGI test transports never open a socket, so they pass without being
+special-cased.
 
-``socket.getaddrinfo`` is wrapped too, for two reasons: a name the test may not reach is refused
-before any DNS query leaves the machine (an offline CI runner would otherwise report a puzzling
-"Name or service not known"), and the name a client resolved lets the message and the allow-list
-speak of ``api.example.com:443`` rather than of one of its IP addresses.
+Name lookups are refused before any DNS query leaves the machine: ``socket.getaddrinfo``,
+``gethostbyname``, ``gethostbyname_ex``, ``gethostbyaddr`` and ``getnameinfo`` (reverse lookups
+of a non-loopback address included; ``NI_NUMERICHOST`` asks nothing of DNS and passes). Wrapping
+``getaddrinfo`` also lets the message and the allow-list speak of ``api.example.com:443`` rather
+than of one of its IP addresses.
+
+What counts is a packet leaving: a TCP ``connect`` (its SYN), any UDP send (``sendto``,
+``sendmsg``, and ``send``/``sendall`` on a connected UDP socket), a DNS query. ``connect`` on a
+UDP socket to an *address* sends nothing, so the "connect a UDP socket to 192.0.2.1:80 to learn
+my local IP" idiom passes; a UDP ``connect`` to a *name* is a DNS query and is refused.
+Loopback in every spelling (``127.1``, ``0177.0.0.1``, ``::1``, ``localhost``, the machine's own
+host name) and Unix sockets are always allowed.
+
+``_socket`` used directly: its ``socket`` type is immutable in CPython (its methods cannot be
+patched), so the guard also listens to CPython's audit events (``socket.connect``,
+``socket.sendto``, ``socket.sendmsg``, ``socket.getaddrinfo``, ``socket.gethostbyname``,
+``socket.gethostbyaddr``, ``socket.getnameinfo``), which C raises for every socket object and
+every caller. Two gaps remain, because CPython raises no event for them: ``send``/``sendall`` on
+a connected UDP ``_socket.socket`` (not a ``socket.socket``), and the DNS query that
+``_socket.socket.connect(("name", port))`` makes inside C before its event (the connection
+itself is still refused).
+
+Not covered: subprocesses (``curl``, ``git``, a child Python: they have their own sockets;
+mock or allow at their level), C extensions that open their own sockets (libpq, grpc, uvloop),
+and ``os.write`` on a socket's file descriptor.
+
+A lookup that asyncio runs in its executor thread (``loop.getaddrinfo``, ``run_in_executor``,
+``asyncio.to_thread``) is reported with the call site of the coroutine that submitted it.
 
 Violations are recorded as well as raised: an app that catches the error (and answers 502, or
 retries) still fails the test, see ``NetworkGuard.settle``.
@@ -16,8 +41,11 @@ retries) still fails the test, see ``NetworkGuard.settle``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import ipaddress
+import re
 import socket
 import sys
 import sysconfig
@@ -35,7 +63,13 @@ from tenantfixtures.redact import redact
 Mode = Literal["fail", "warn"]
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _INTERNET = (socket.AF_INET, socket.AF_INET6)
-_METHODS = ("connect", "connect_ex", "sendto")
+# Socket types whose connect() sends no packet (no handshake): only their sends count.
+_CONNECTIONLESS = (socket.SOCK_DGRAM, socket.SOCK_RAW)
+_SOCKET_METHODS = ("connect", "connect_ex", "sendto", "send", "sendall", "sendmsg")
+_LOOKUPS = ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo")
+# What inet_aton (and so the C library's resolver) reads as an IPv4 address: 127.1, 0x7f.1,
+# 0177.0.0.1, 2130706433. ``ipaddress`` refuses these; they are addresses, never names.
+_INET_ATON = re.compile(r"(?i)(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){0,3}")
 
 
 class NetworkGuardWarning(pytest.PytestWarning):
@@ -184,6 +218,46 @@ class NetworkGuard:
             return
         self._violate(Destination(min(names) if names else None, host, port))
 
+    def check_connect(self, family: int, kind: int, address: Any) -> None:
+        """Called before connect/connect_ex: a TCP handshake is traffic, a UDP connect is not.
+
+        ``connect`` on a UDP (or raw) socket only records the peer; but given a name, the C
+        library resolves it first, which is a DNS query.
+        """
+        if kind in _CONNECTIONLESS:
+            if family in _INTERNET and isinstance(address, tuple) and address:
+                host = address[0]
+                if isinstance(host, bytes):
+                    host = host.decode("idna")
+                if isinstance(host, str) and _address(_normal(host)) is None:
+                    port = address[1] if len(address) > 1 and isinstance(address[1], int) else None
+                    self.check_name(host, port)
+            return
+        self.check_address(family, address)
+
+    def check_peer(self, sock: Any) -> None:
+        """Called before send/sendall/sendmsg without an address on a connectionless socket."""
+        with contextlib.suppress(OSError, AttributeError):
+            if sock.type in _CONNECTIONLESS:
+                peer = sock.getpeername()  # OSError when not connected: the send fails itself
+                self.check_address(sock.family, peer)
+
+    def check_lookup(self, host: str) -> None:
+        """Called before a reverse lookup (gethostbyaddr, getnameinfo): a DNS query too."""
+        name = _normal(host)
+        ip = _address(name)
+        if ip is None:
+            self.check_name(host, None)
+            return
+        if _is_local_address(ip):
+            return
+        names = self.names.get(name, set())
+        if any(
+            rule.matches(candidate, None) for candidate in (name, *names) for rule in self.rules
+        ):
+            return
+        self._violate(Destination(min(names) if names else None, name, None))
+
     def _violate(self, destination: Destination) -> None:
         where = _caller()
         pending = self.violations[self.reported :]
@@ -233,7 +307,9 @@ class _Patches:
     """Install-once wrappers around the socket functions, routed to the active guard.
 
     The wrappers stay installed for the whole run and cost one global read when no test
-    runs; a test's guard is only consulted between its setup and teardown.
+    runs; a test's guard is only consulted between its setup and teardown. The audit hook
+    (for ``_socket`` used directly) cannot be removed: it is added once per process and does
+    nothing while no guard is active.
     """
 
     def __init__(self) -> None:
@@ -241,31 +317,65 @@ class _Patches:
         self.installed = 0
         self.lock = threading.Lock()
         self.originals: dict[str, Any] = {}
+        self.audit_hooked = False
 
     def install(self) -> None:
         with self.lock:
             self.installed += 1
             if self.installed > 1:
                 return
-            self.originals = {name: getattr(socket.socket, name) for name in _METHODS}
-            self.originals["getaddrinfo"] = socket.getaddrinfo
-            for name in _METHODS:
-                setattr(socket.socket, name, self._method(self.originals[name]))
-            socket.getaddrinfo = self._getaddrinfo(socket.getaddrinfo)
+            sock_type = socket.socket
+            self.originals = {name: getattr(sock_type, name) for name in _SOCKET_METHODS}
+            for name in _LOOKUPS:
+                self.originals[name] = getattr(socket, name)
+            loop_type = asyncio.BaseEventLoop
+            self.originals["run_in_executor"] = loop_type.run_in_executor
+            for name in ("connect", "connect_ex"):
+                setattr(sock_type, name, self._connect(self.originals[name]))
+            setattr(sock_type, "sendto", self._sendto(self.originals["sendto"]))  # noqa: B010
+            setattr(sock_type, "sendmsg", self._sendmsg(self.originals["sendmsg"]))  # noqa: B010
+            for name in ("send", "sendall"):
+                setattr(sock_type, name, self._send(self.originals[name]))
+            socket.getaddrinfo = self._getaddrinfo(self.originals["getaddrinfo"])
+            for name in ("gethostbyname", "gethostbyname_ex"):
+                setattr(socket, name, self._by_name(self.originals[name]))
+            socket.gethostbyaddr = self._gethostbyaddr(self.originals["gethostbyaddr"])
+            socket.getnameinfo = self._getnameinfo(self.originals["getnameinfo"])
+            wrapped = self._run_in_executor(self.originals["run_in_executor"])
+            setattr(loop_type, "run_in_executor", wrapped)  # noqa: B010
+            if not self.audit_hooked:
+                sys.addaudithook(self._audit)
+                self.audit_hooked = True
 
     def uninstall(self) -> None:
         with self.lock:
             self.installed -= 1
             if self.installed > 0:
                 return
-            for name in _METHODS:
+            for name in _SOCKET_METHODS:
                 setattr(socket.socket, name, self.originals[name])
-            socket.getaddrinfo = self.originals["getaddrinfo"]
+            for name in _LOOKUPS:
+                setattr(socket, name, self.originals[name])
+            real_run = self.originals["run_in_executor"]
+            setattr(asyncio.BaseEventLoop, "run_in_executor", real_run)  # noqa: B010
             self.active = None
 
-    def _method(self, real: Callable[..., Any]) -> Callable[..., Any]:
-        """connect(address), connect_ex(address), sendto(data[, flags], address)."""
+    def _connect(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        """connect(address), connect_ex(address): judged before C resolves a name."""
 
+        @functools.wraps(real)
+        def guarded(sock: socket.socket, address: Any) -> Any:
+            __tracebackhide__ = True
+            if (guard := self.active) is not None:
+                guard.check_connect(sock.family, sock.type, address)
+            return real(sock, address)
+
+        return guarded
+
+    def _sendto(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        """sendto(data[, flags], address)."""
+
+        @functools.wraps(real)
         def guarded(sock: socket.socket, *args: Any) -> Any:
             __tracebackhide__ = True
             if (guard := self.active) is not None and args:
@@ -274,7 +384,35 @@ class _Patches:
 
         return guarded
 
+    def _sendmsg(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        """sendmsg(buffers[, ancdata[, flags[, address]]])."""
+
+        @functools.wraps(real)
+        def guarded(sock: socket.socket, *args: Any) -> Any:
+            __tracebackhide__ = True
+            if (guard := self.active) is not None:
+                if len(args) >= 4 and args[3] is not None:
+                    guard.check_address(sock.family, args[3])
+                else:
+                    guard.check_peer(sock)
+            return real(sock, *args)
+
+        return guarded
+
+    def _send(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        """send(data[, flags]), sendall(data[, flags]): a packet on a connected UDP socket."""
+
+        @functools.wraps(real)
+        def guarded(sock: socket.socket, *args: Any) -> Any:
+            __tracebackhide__ = True
+            if (guard := self.active) is not None and sock.type in _CONNECTIONLESS:
+                guard.check_peer(sock)
+            return real(sock, *args)
+
+        return guarded
+
     def _getaddrinfo(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(real)
         def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
             guard = self.active
@@ -288,6 +426,115 @@ class _Patches:
 
         return getaddrinfo
 
+    def _by_name(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        """gethostbyname(name), gethostbyname_ex(name)."""
+
+        @functools.wraps(real)
+        def lookup(hostname: Any) -> Any:
+            __tracebackhide__ = True
+            if (guard := self.active) is not None and isinstance(hostname, str):
+                guard.check_name(hostname, None)
+            return real(hostname)
+
+        return lookup
+
+    def _gethostbyaddr(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(real)
+        def gethostbyaddr(ip_address: Any) -> Any:
+            __tracebackhide__ = True
+            if (guard := self.active) is not None and isinstance(ip_address, str):
+                guard.check_lookup(ip_address)
+            return real(ip_address)
+
+        return gethostbyaddr
+
+    def _getnameinfo(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(real)
+        def getnameinfo(sockaddr: Any, flags: int) -> Any:
+            __tracebackhide__ = True
+            guard = self.active
+            if guard is None or not isinstance(sockaddr, tuple) or not sockaddr:
+                return real(sockaddr, flags)
+            if isinstance(flags, int) and flags & socket.NI_NUMERICHOST:
+                _NUMERIC.depth = getattr(_NUMERIC, "depth", 0) + 1  # no DNS: tell the audit hook
+                try:
+                    return real(sockaddr, flags)
+                finally:
+                    _NUMERIC.depth -= 1
+            if isinstance(sockaddr[0], str):
+                guard.check_lookup(sockaddr[0])
+            return real(sockaddr, flags)
+
+        return getnameinfo
+
+    def _run_in_executor(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        """Carry the submitting coroutine's call site into the executor thread."""
+
+        @functools.wraps(real)
+        def run_in_executor(loop: Any, executor: Any, func: Any, *args: Any) -> Any:
+            if self.active is None or asyncio.iscoroutinefunction(func) or not callable(func):
+                return real(loop, executor, func, *args)  # the real one raises its own errors
+            origin = _caller()
+            if origin is None:
+                return real(loop, executor, func, *args)
+
+            def call(*inner: Any) -> Any:
+                previous = getattr(_ORIGIN, "site", None)
+                _ORIGIN.site = origin
+                try:
+                    return func(*inner)
+                finally:
+                    _ORIGIN.site = previous
+
+            return real(loop, executor, call, *args)
+
+        return run_in_executor
+
+    def _audit(self, event: str, args: tuple[Any, ...]) -> None:
+        """CPython's socket audit events: ``_socket`` used directly, any caller, any thread."""
+        guard = self.active
+        if guard is None or not event.startswith("socket."):
+            return
+        __tracebackhide__ = True
+        if event == "socket.connect":
+            sock, address = args
+            guard.check_connect(sock.family, sock.type, address)
+        elif event == "socket.sendto":
+            sock, address = args
+            guard.check_address(sock.family, address)
+        elif event == "socket.sendmsg":
+            sock, address = args
+            if address is None:
+                guard.check_peer(sock)
+            else:
+                guard.check_address(sock.family, address)
+        elif event == "socket.getaddrinfo":
+            host, port = args[0], args[1]
+            name = host.decode("idna") if isinstance(host, bytes) else host
+            if isinstance(name, str):
+                guard.check_name(name, port if isinstance(port, int) else _port(port))
+        elif event == "socket.gethostbyname":
+            if args and isinstance(args[0], str):
+                guard.check_name(args[0], None)
+        elif event == "socket.gethostbyaddr":
+            if args and isinstance(args[0], str):
+                guard.check_lookup(args[0])
+        elif event == "socket.getnameinfo":
+            sockaddr = args[0] if args else None
+            numeric = getattr(_NUMERIC, "depth", 0) > 0
+            if (
+                not numeric
+                and isinstance(sockaddr, tuple)
+                and sockaddr
+                and isinstance(sockaddr[0], str)
+            ):
+                guard.check_lookup(sockaddr[0])
+
+
+# The call site that submitted the running executor job, and getnameinfo(NI_NUMERICHOST) calls
+# in progress, per thread.
+_ORIGIN = threading.local()
+_NUMERIC = threading.local()
 
 PATCHES = _Patches()
 
@@ -300,10 +547,17 @@ def _normal(host: str) -> str:
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` spells, the way the C library reads it (``127.1`` included)."""
     try:
         return ipaddress.ip_address(host.split("%", 1)[0])  # drop an IPv6 zone (%eth0)
     except ValueError:
-        return None
+        pass
+    if _INET_ATON.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def _is_local_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -314,7 +568,11 @@ def _is_local_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
 
 
 def _is_local_name(host: str) -> bool:
-    return host in LOCAL_NAMES or host.endswith(".localhost")  # RFC 6761
+    """localhost and its aliases (RFC 6761), and this machine's own host name."""
+    return host in LOCAL_NAMES or host.endswith(".localhost") or host == _HOSTNAME
+
+
+_HOSTNAME = socket.gethostname().lower().rstrip(".")  # a system call, no DNS query
 
 
 def _port(port: object) -> int | None:
@@ -353,7 +611,8 @@ def _caller() -> str | None:
                 path = path.relative_to(Path.cwd())
             return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"
         frame = frame.f_back
-    return None
+    origin: str | None = getattr(_ORIGIN, "site", None)  # an executor job: who submitted it
+    return origin
 
 
 def _mentions_guard(failure: BaseException) -> bool:

@@ -13,6 +13,7 @@ from typing import cast
 
 import pytest
 
+from tenantfixtures.activation import asked_for, enabled_for
 from tenantfixtures.guards.network import (
     PATCHES,
     AllowRule,
@@ -25,6 +26,7 @@ MODES = ("fail", "warn", "off")
 GUARD_MODE = pytest.StashKey[str]()
 ALLOWED_HOSTS = pytest.StashKey[tuple[AllowRule, ...]]()
 NETWORK_GUARD = pytest.StashKey[NetworkGuard]()
+_INSTALLED = pytest.StashKey[bool]()
 _MODE_INI = "tenantfixtures_guard"
 _HOSTS_INI = "tenantfixtures_allowed_hosts"
 
@@ -68,15 +70,23 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[GUARD_MODE] = mode
     config.stash[ALLOWED_HOSTS] = rules
-    if mode != "off":
+    if mode != "off" and asked_for(config):
+        _install(config)
+
+
+def _install(config: pytest.Config) -> None:
+    if not config.stash.get(_INSTALLED, False):
+        config.stash[_INSTALLED] = True
         PATCHES.install()
         config.add_cleanup(PATCHES.uninstall)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """The guard is on for projects (and tests) that use tenantfixtures, never for others."""
     mode = item.config.stash.get(GUARD_MODE, "off")
-    if mode != "off":
+    if mode != "off" and enabled_for(item):
+        _install(item.config)
         item.stash[NETWORK_GUARD] = NetworkGuard(
             item.nodeid, cast(Mode, mode), item.config.stash[ALLOWED_HOSTS] + _marked(item)
         )

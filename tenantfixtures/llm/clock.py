@@ -5,8 +5,10 @@ pytest-asyncio's loop plumbing and, under pytest-asyncio >= 1, compacts time onl
 test, and it does not cover anyio's runner. Attaching to whatever loop runs the test body works
 for pytest-asyncio (strict and auto) and anyio alike, and is undone when the test ends.
 
-How: ``loop.time()`` returns virtual time; the selector polls without blocking, and when nothing
-is ready and the next timer is ``t`` seconds away, virtual time jumps by ``t`` instead of waiting.
+How: ``loop.time()`` returns virtual time, which starts at 0 when the test body starts; the
+selector polls without blocking, and when nothing is ready, virtual time jumps to the next timer's
+deadline instead of waiting. Time is set to deadlines, never summed from differences with the real
+clock, so ``now()`` is exact whatever the machine's uptime (1 + 2 + 30 + 4 ends at exactly 37).
 Only the loop clock is virtual: ``time.monotonic()``, ``time.time()`` and ``datetime`` stay real
 (see ``wall_time`` for dates that follow the virtual clock).
 """
@@ -41,7 +43,7 @@ class _VirtualSelector:
             return self.real.select(None)
         events = self.real.select(0)
         if not events and timeout > 0:
-            self._clock._advance(timeout)
+            self._clock._advance_to_next_timer()
         return events
 
     def __getattr__(self, name: str) -> Any:
@@ -54,7 +56,6 @@ class VirtualClock:
     def __init__(self) -> None:
         self.sleeps: list[float] = []
         self._elapsed = 0.0
-        self._origin = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_advance: list[Callable[[float], None]] = []
 
@@ -70,17 +71,23 @@ class VirtualClock:
         """Whether a loop is running on this clock."""
         return self._loop is not None
 
+    @staticmethod
+    def can_drive(loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether ``loop`` is asyncio's selector loop, the one kind this clock drives."""
+        selector = getattr(loop, "_selector", None)
+        return isinstance(loop, asyncio.BaseEventLoop) and isinstance(
+            selector, selectors.BaseSelector
+        )
+
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run ``loop`` on virtual time until ``detach()``."""
-        selector = getattr(loop, "_selector", None)
-        if not isinstance(loop, asyncio.BaseEventLoop) or not isinstance(
-            selector, selectors.BaseSelector
-        ):
+        if not self.can_drive(loop):
             raise VirtualClockError(
                 f"virtual_clock drives asyncio's selector event loop, not {type(loop).__name__}:"
                 " run this test on the default asyncio loop (no uvloop)"
             )
-        self._origin = loop.time()
+        selector: selectors.BaseSelector = loop._selector  # type: ignore[attr-defined]
+        _rebase(loop, -loop.time())  # timers set before the test body keep their delays
         self._loop = loop
         _ATTACHED[loop] = self
         real_call_later = loop.call_later
@@ -103,6 +110,7 @@ class VirtualClock:
         del loop.time
         del loop.call_later
         loop._selector = loop._selector.real  # type: ignore[attr-defined]
+        _rebase(loop, loop.time() - self._elapsed)
 
     @contextmanager
     def wall_time(self, start: str | datetime) -> Iterator[Any]:
@@ -124,12 +132,24 @@ class VirtualClock:
                 self._on_advance.remove(tick)
 
     def _time(self) -> float:
-        return self._origin + self._elapsed
+        return self._elapsed
 
-    def _advance(self, seconds: float) -> None:
-        self._elapsed += seconds
+    def _advance_to_next_timer(self) -> None:
+        """Set virtual time to the earliest deadline (the loop has just dropped cancelled
+        timers from the head of its heap, so that one is live)."""
+        scheduled: list[asyncio.TimerHandle] = self._loop._scheduled  # type: ignore[union-attr]
+        if not scheduled or scheduled[0].when() <= self._elapsed:
+            return
+        before, self._elapsed = self._elapsed, scheduled[0].when()
         for hook in self._on_advance:
-            hook(seconds)
+            hook(self._elapsed - before)
+
+
+def _rebase(loop: asyncio.AbstractEventLoop, shift: float) -> None:
+    """Move the loop's pending timers to another clock origin; adding one constant to every
+    deadline keeps the heap ordered."""
+    for handle in loop._scheduled:  # type: ignore[attr-defined]
+        handle._when += shift
 
 
 def running_clock() -> VirtualClock | None:

@@ -59,12 +59,22 @@ class Script:
     def left(self) -> int:
         return len(self.steps) - self.used
 
+    def unused(self) -> list[str]:
+        """The steps no request consumed, numbered as in the script."""
+        return [f"#{n} {step}" for n, step in enumerate(self.steps, 1) if n > self.used]
+
     def describe(self) -> str:
         return f"{self.label}: {self.left} of {len(self.steps)} steps left"
 
 
 class OpenRouterMock:
-    """OpenRouter's chat completions API, in process: scripted answers, nothing on the network."""
+    """OpenRouter's chat completions API, in process: scripted answers, nothing on the network.
+
+    Scripted steps left unused fail the test at teardown, as respx's ``assert_all_called`` does:
+    a script longer than the code's retries hides a missing retry. Opt out per test with
+    ``openrouter.assert_all_called = False`` or ``@pytest.mark.openrouter(assert_all_called=False)``
+    (on a module through ``pytestmark``). ``default_reply`` is never counted as unused.
+    """
 
     reply = staticmethod(steps.reply)
     rate_limited = staticmethod(steps.rate_limited)
@@ -80,12 +90,13 @@ class OpenRouterMock:
         self.failures: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.assert_all_called = True
         self._default = Script("default script")
         self._models: dict[str, Script] = {}
         self._default_reply: Step | None = None
         self._generations = count(1)
         self.route = respx.Route(method="POST", url=f"{self.base_url}/chat/completions")
-        self._routers = [Router(flavour, self._handle) for flavour in flavours()]
+        self._routers = [Router(flavour, self._handle, self.route) for flavour in flavours()]
 
     def __repr__(self) -> str:
         return f"<OpenRouterMock {self.base_url} calls={len(self.calls)}>"
@@ -125,6 +136,25 @@ class OpenRouterMock:
         sent = "\n".join(f"  #{c.number} {c.model} {json.dumps(c.json)[:200]}" for c in self.calls)
         raise OpenRouterMockError(
             f"no call sent {redact.payload(fields)!r}; calls:\n{sent or '  (none)'}"
+        )
+
+    def unused(self) -> str:
+        """What the scripts hold that no request used, as the failure message; "" if nothing."""
+        scripts = [self._default, *self._models.values()]
+        lines = [
+            f"  {script.label}: {', '.join(script.unused())}" for script in scripts if script.left
+        ]
+        if not lines:
+            return ""
+        count_ = sum(script.left for script in scripts)
+        return "\n".join(
+            [
+                f"openrouter: {count_} scripted step(s) never used ({self._route_label()}):",
+                *lines,
+                "Remove them if the code is right to stop early, or opt out with"
+                " openrouter.assert_all_called = False or"
+                " @pytest.mark.openrouter(assert_all_called=False).",
+            ]
         )
 
     # -- lifecycle -------------------------------------------------------------------------

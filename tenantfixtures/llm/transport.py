@@ -7,6 +7,7 @@ client maps them to its own ``ReadTimeout``/``ConnectError``, exactly as on a re
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpcore
 import httpx
 import respx
+from respx.models import AllMockedAssertionError
 
 from tenantfixtures.llm.clock import pause
 
@@ -139,17 +141,35 @@ class Router(respx.MockRouter):
     """A respx router that hands every request to the mock, telling it sync or async.
 
     It keeps no respx call log: requests carry the raw Authorization header, and the mock keeps
-    its own redacted ``calls``."""
+    its own redacted ``calls``. A request outside ``route`` goes first to the routers started
+    after this one on the same mocker (a test's ``respx_mock``), which respx would otherwise never
+    ask since this router answers everything; only if none of them matches does the mock fail it.
+    """
 
-    def __init__(self, flavour: Flavour, handler: Handler) -> None:
+    def __init__(self, flavour: Flavour, handler: Handler, route: respx.Route) -> None:
         super().__init__(assert_all_called=False, assert_all_mocked=True, using=flavour.using)
         self._flavour = flavour
         self._handler = handler
+        self._route = route
+
+    def _later_routers(self, request: httpx.Request) -> list[respx.Router]:
+        if self.Mocker is None or self._route.pattern.match(request):
+            return []
+        routers: list[respx.Router] = self.Mocker.routers
+        return routers[routers.index(self) + 1 :] if self in routers else []
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
+        for router in self._later_routers(request):
+            with contextlib.suppress(AllMockedAssertionError):
+                response: httpx.Response = await router.async_handler(request)
+                return response
         return await self._handler(request, self._flavour, True)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        for router in self._later_routers(request):
+            with contextlib.suppress(AllMockedAssertionError):
+                answer: httpx.Response = router.handler(request)
+                return answer
         coroutine = self._handler(request, self._flavour, False)
         try:  # the synchronous path never awaits anything real: drive it by hand
             coroutine.send(None)

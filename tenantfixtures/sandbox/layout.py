@@ -14,38 +14,50 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from tenantfixtures.errors import UnsafeDatabasePathError, UnsafeTenantIdError
+from tenantfixtures.sandbox.sqlite import SIDE_SUFFIXES
+from tenantfixtures.topology import TENANT_PLACEHOLDER, validate_layout_paths
 
-TENANT_PLACEHOLDER = "{tenant}"
-_MAX_TENANT_ID_LENGTH = 128
+_MAX_TENANT_ID_BYTES = 128  # UTF-8 bytes: well under any file system's 255-byte name limit
+# Characters that mean something in a URL or SQLite URI: an id holding one can change which
+# file a database URL built from it opens ("a?mode=ro", "x%2f..%2facme").
+_URL_SPECIAL = frozenset("?#%")
 
 
 def validate_tenant_id(tenant_id: object) -> str:
     """Return ``tenant_id`` if it is safe as a single path segment, else raise UnsafeTenantIdError.
 
-    Tenant ids come from URLs and request bodies: they are untrusted and end up in file paths.
+    Tenant ids come from URLs and request bodies: they are untrusted and end up in file paths
+    and database URLs.
     """
     if not isinstance(tenant_id, str):
         raise UnsafeTenantIdError(f"tenant id must be a string, got {type(tenant_id).__name__}")
-    problem = None
-    if not tenant_id:
-        problem = "it is empty"
-    elif "\x00" in tenant_id:
-        problem = "it contains a NUL byte"
-    elif "/" in tenant_id or "\\" in tenant_id:
-        problem = "it contains a path separator"
-    elif tenant_id in {".", ".."}:
-        problem = "it names a relative directory"
-    elif os.path.isabs(tenant_id) or re.match(r"^[A-Za-z]:", tenant_id):
-        problem = "it is an absolute path"
-    elif len(tenant_id) > _MAX_TENANT_ID_LENGTH:
-        problem = f"it is longer than {_MAX_TENANT_ID_LENGTH} characters"
-    elif any(ord(ch) < 32 for ch in tenant_id):
-        problem = "it contains a control character"
+    problem = _id_problem(tenant_id)
     if problem:
         raise UnsafeTenantIdError(
             f"unsafe tenant id {tenant_id!r}: {problem}; use a plain name such as 'acme' or '42'"
         )
     return tenant_id
+
+
+def _id_problem(tenant_id: str) -> str | None:
+    if not tenant_id:
+        return "it is empty"
+    if "\x00" in tenant_id:
+        return "it contains a NUL byte"
+    if "/" in tenant_id or "\\" in tenant_id:
+        return "it contains a path separator"
+    if tenant_id in {".", ".."}:
+        return "it names a relative directory"
+    if os.path.isabs(tenant_id) or re.match(r"^[A-Za-z]:", tenant_id):
+        return "it is an absolute path"
+    if len(tenant_id.encode("utf-8", "surrogatepass")) > _MAX_TENANT_ID_BYTES:
+        return f"it is longer than {_MAX_TENANT_ID_BYTES} bytes in UTF-8"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in tenant_id):
+        return "it contains a control character"
+    special = sorted(_URL_SPECIAL.intersection(tenant_id))
+    if special:
+        return f"it contains {', '.join(map(repr, special))}, which change a database URL"
+    return None
 
 
 @dataclass(frozen=True)
@@ -80,14 +92,7 @@ class Layout:
     @classmethod
     def create(cls, data_dir: str | os.PathLike[str], system_db: str, tenant_db: str) -> Layout:
         """Validate the relative paths so that mistakes surface as configuration errors."""
-        for label, value in (("system_db", system_db), ("tenant_db", tenant_db)):
-            if os.path.isabs(value) or ".." in PurePosixPath(value).parts:
-                raise ValueError(f"{label}={value!r} must be a path relative to the data dir")
-        if tenant_db.count(TENANT_PLACEHOLDER) != 1:
-            raise ValueError(
-                f"tenant_db={tenant_db!r} must contain the placeholder {TENANT_PLACEHOLDER} once,"
-                " e.g. 'organizations/{tenant}/tenant.db'"
-            )
+        validate_layout_paths(system_db, tenant_db)
         return cls(Path(os.path.abspath(data_dir)), PurePosixPath(system_db), tenant_db)
 
     @property
@@ -95,24 +100,48 @@ class Layout:
         before, after = self.tenant_db.split(TENANT_PLACEHOLDER)
         return re.compile(re.escape(before) + r"(?P<tenant>.*)" + re.escape(after), re.DOTALL)
 
-    def relative(self, path: str) -> PurePosixPath | None:
-        """The path relative to the data dir if it lies inside it, else None.
+    @property
+    def _raw_tenant_pattern(self) -> re.Pattern[str]:
+        """The tenant pattern on a path as the app wrote it: '' and '.' ids still visible."""
+        before, after = self.tenant_db.split(TENANT_PLACEHOLDER)
+        return re.compile(re.escape(before) + r"(?P<tenant>[^/]*)" + re.escape(after))
 
-        Refuses paths that enter the data dir and climb out again (``organizations/../../x``):
-        that is a tenant id doing path traversal, and must not silently reach a real file.
-        """
+    def check_raw(self, path: str) -> None:
+        """Refuse, before any normalising hides it, a path that enters the data dir and climbs
+        out with ``..``, or whose tenant segment is unsafe (``organizations//tenant.db``)."""
         absolute = os.path.join(os.getcwd(), path)
-        normalized = os.path.normpath(absolute)
         data_dir = str(self.data_dir)
-        inside = is_within(normalized, data_dir)
-        if ".." in Path(path).parts and (inside or _enters(absolute, data_dir)):
+        if ".." in Path(path).parts and (
+            is_within(os.path.normpath(absolute), data_dir) or _enters(absolute, data_dir)
+        ):
             raise UnsafeDatabasePathError(
                 f"path {path!r} uses '..' to move around the data dir {data_dir}:"
                 " validate tenant ids before building paths from them"
             )
-        if not inside or normalized == data_dir:
+        prefix = data_dir.rstrip(os.sep) + os.sep
+        if absolute.startswith(prefix):
+            match = self._raw_tenant_pattern.fullmatch(absolute[len(prefix) :])
+            if match:
+                DatabaseRef.tenant(match["tenant"])
+
+    def relative(self, path: str) -> PurePosixPath | None:
+        """The path relative to the data dir if it lies inside it, else None (see check_raw)."""
+        self.check_raw(path)
+        normalized = os.path.normpath(os.path.join(os.getcwd(), path))
+        data_dir = str(self.data_dir)
+        if not is_within(normalized, data_dir) or normalized == data_dir:
             return None
         return PurePosixPath(Path(normalized).relative_to(data_dir).as_posix())
+
+    def is_database(self, relative: PurePosixPath) -> bool:
+        """The system or a tenant database (or a file SQLite keeps beside one)."""
+        name = relative.as_posix()
+        for suffix in SIDE_SUFFIXES:
+            name = name.removesuffix(suffix)
+        try:
+            return self.ref_for(PurePosixPath(name)).kind != "other"
+        except UnsafeTenantIdError:
+            return False
 
     def ref_for(self, relative: PurePosixPath) -> DatabaseRef:
         """Which database a data-dir-relative path names (tenant ids are validated)."""

@@ -1,8 +1,7 @@
-"""One test's databases: a directory that mirrors the app's data dir, filled on first touch."""
+"""One test's databases, in the layer that stands for its data dir, created on first touch."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from tenantfixtures.errors import TenantIsolationError
 from tenantfixtures.sandbox import sqlite
+from tenantfixtures.sandbox.isolation import Layer
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout
 
 # Statements that are not the app's queries: transaction control, savepoints, PRAGMAs.
@@ -33,18 +33,21 @@ class Templates:
 class Sandbox:
     """Databases of one test (or of the session, outside tests).
 
-    A database file appears the first time anyone opens it: system and tenant databases are
-    cloned from their templates, any other file under the data dir is copied from the real one
-    (copy-on-write), so shipped read-only data still reads and nothing is written back.
+    The system and tenant databases are cloned from their templates the first time anyone
+    opens them, unless the test laid the file down itself (an old-schema database, say): a
+    database found in the real data dir is never what a test gets. Other files are the
+    layer's: whatever the real data dir ships, seen through the overlay or copied.
     """
 
-    def __init__(self, root: Path, layout: Layout, templates: Templates | None) -> None:
-        self.root = root
+    def __init__(self, layer: Layer, layout: Layout, templates: Templates | None) -> None:
+        self.layer = layer
+        self.root = layer.root
         self.layout = layout
         self.templates = templates
         self.tenants: list[str] = []
         self.touched: Counter[DatabaseRef] = Counter()
         self.statements: list[tuple[DatabaseRef, str]] = []
+        self._provided: set[DatabaseRef] = set()
         self._scopes: list[_Scope] = []
         self._lock = threading.RLock()
 
@@ -56,26 +59,39 @@ class Sandbox:
         return self.layout.ref_for(self.layout.relative_path_in(path, self.root))
 
     def provide(self, ref: DatabaseRef) -> Path:
-        """The sandbox file for ``ref``, created from its template or the real file if new."""
+        """The file for ``ref``, cloned from its template on first touch."""
         path = self.path_of(ref)
         with self._lock:
-            if not path.exists():
+            if ref not in self._provided:
                 self._create(ref, path)
+                self._provided.add(ref)
             if ref.kind == "tenant" and ref.name not in self.tenants:
                 self.tenants.append(ref.name)
         return path
 
+    def is_provided(self, ref: DatabaseRef) -> bool:
+        """Whether ``ref``'s file has been opened (or handed over) in this sandbox."""
+        return ref in self._provided
+
+    def hand_over(self, ref: DatabaseRef) -> Path:
+        """The file for ``ref``, left to the test to lay down (an old-schema database, say):
+        no template is cloned there, and a file the real data dir holds is not visible."""
+        path = self.path_of(ref)
+        with self._lock:
+            if ref not in self._provided:
+                if not self.layer.written_here(self.layout.relative_path(ref)):
+                    sqlite.remove_database(path)
+                self._provided.add(ref)
+        return path
+
     def _create(self, ref: DatabaseRef, path: Path) -> None:
-        template = None
-        if self.templates is not None and ref.kind != "other":
-            template = self.templates.system if ref.kind == "system" else self.templates.tenant
-        if template is not None:
-            sqlite.clone(template, path)
+        if ref.kind == "other" or self.templates is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        real = self.layout.data_dir / self.layout.relative_path(ref)
-        if ref.kind == "other" and real.is_file():
-            sqlite.copy_database(real, path)
+        if self.layer.written_here(self.layout.relative_path(ref)):
+            return
+        template = self.templates.system if ref.kind == "system" else self.templates.tenant
+        sqlite.clone(template, path)
 
     def record_statement(self, ref: DatabaseRef, statement: str) -> None:
         """Log an app statement (not transaction control or PRAGMAs) and enforce scopes."""
@@ -112,6 +128,3 @@ class Sandbox:
             self._scopes.pop()
         if scope.violations:
             raise TenantIsolationError("\n".join(scope.violations))
-
-    def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)

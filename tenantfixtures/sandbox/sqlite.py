@@ -29,6 +29,11 @@ def file_path(database: object, uri: bool) -> str | None:
     return database
 
 
+def uri_query(database: object) -> str:
+    """The query part of a ``file:`` URI target ('' for plain paths)."""
+    return urlsplit(database).query if isinstance(database, str) else ""
+
+
 def with_path(database: object, uri: bool, new_path: str) -> str:
     """The connect target that opens ``new_path`` instead, keeping URI parameters."""
     if uri and isinstance(database, str) and database.startswith("file:"):
@@ -38,9 +43,21 @@ def with_path(database: object, uri: bool, new_path: str) -> str:
 
 
 def clone(template: Path, target: Path) -> None:
-    """Copy a template database (built in rollback-journal mode, so one file holds it all)."""
+    """Put a copy of a template database (built in rollback-journal mode, so one file holds it
+    all) at ``target``, replacing whatever file is there with its WAL and journal.
+
+    Unlinking first matters on an overlay: opening the real file for writing would copy all of
+    it up, only to be truncated.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_database(target)
     shutil.copyfile(template, target)
+
+
+def remove_database(path: Path) -> None:
+    """Remove a database file with its WAL and journal, if there."""
+    for suffix in ("", *SIDE_SUFFIXES):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def copy_database(source: Path, target: Path) -> None:

@@ -30,6 +30,7 @@ from tenantfixtures.sandbox.sqlite import finalize_template
 TEMPLATE_FORMAT = "1"
 
 Initializer = Callable[[Engine], None]
+UNUSED_TEMPLATE_SECONDS = 7 * 24 * 3600
 # Set by pytest-xdist in every worker of one run (and only there).
 XDIST_RUN_ENV = "PYTEST_XDIST_TESTRUNUID"
 
@@ -75,6 +76,14 @@ class SchemaSpec:
             engine.dispose()
 
 
+def _mark_used(path: Path) -> None:
+    """Templates in use are recent: unused ones are collected after a week."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves its templates
+        pass
+
+
 def _failure_marker(path: Path) -> Path:
     return path.with_name(path.name + ".failed")
 
@@ -101,6 +110,7 @@ class TemplateCache:
         """The template for ``spec``, building it under a file lock if no process has yet."""
         path = self.directory / f"{spec.name}-{spec.key()}.sqlite3"
         if path.exists():
+            _mark_used(path)
             return path
         self.directory.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{path}.lock"):
@@ -142,6 +152,16 @@ class TemplateCache:
         _failure_marker(path).unlink(missing_ok=True)
         os.replace(partial, path)
         self.build_seconds[spec.name] = time.perf_counter() - started
-        for stale in self.directory.glob(f"{spec.name}-*.sqlite3"):
-            if stale != path:
-                stale.unlink(missing_ok=True)
+        self._collect_unused(spec.name)
+
+    def _collect_unused(self, name: str) -> None:
+        """Delete this schema's templates no run has used for a week. Another run of the same
+        checkout (tox with two SQLAlchemy versions, say) may be using a template of another
+        key right now: it is kept."""
+        cutoff = time.time() - UNUSED_TEMPLATE_SECONDS
+        for stale in self.directory.glob(f"{name}-*.sqlite3"):
+            try:
+                if stale.stat().st_mtime < cutoff:
+                    stale.unlink(missing_ok=True)
+            except OSError:
+                continue

@@ -1,5 +1,6 @@
 """A miniature multi-tenant app with every hard edge, laid out in each pytester project."""
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -94,12 +95,30 @@ def tenant_topology():
 """
 
 
-def snapshot(directory: Path) -> dict[str, bytes]:
-    """Every file under ``directory`` with its content, to prove nothing was written there."""
-    return {
-        str(path.relative_to(directory)): path.read_bytes() if path.is_file() else b"<dir>"
-        for path in sorted(directory.rglob("*"))
-    }
+def snapshot(directory: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every entry under ``directory`` (names, modes, sizes, contents, link targets), read as
+    bytes and never through SQLite (which would create -wal/-shm files), to prove that nothing
+    there changed."""
+    tree: dict[str, tuple[int, int, bytes]] = {}
+    for path in sorted(directory.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            content = os.readlink(path).encode()
+        elif path.is_file():
+            content = path.read_bytes()
+        else:
+            content = b"<dir>"
+        tree[str(path.relative_to(directory))] = (info.st_mode, info.st_size, content)
+    return tree
+
+
+ISOLATION_MODES = ("namespace", "redirect")
+
+
+@pytest.fixture(params=ISOLATION_MODES)
+def isolation(request: pytest.FixtureRequest) -> str:
+    """Run the inner session once in each isolation mode: the promise is the same."""
+    return f"--tf-isolation={request.param}"
 
 
 @pytest.fixture

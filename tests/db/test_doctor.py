@@ -20,6 +20,7 @@ def test_doctor_reports_a_healthy_project(mini_project):
     assert "topology        from the tenant_topology fixture" in result.stdout
     assert "tenant schema   1 tables: notes" in result.stdout
     assert result.stdout.count("built in") == 2, "a first run builds both templates"
+    assert "isolation       namespace (available: overlay per test" in result.stdout
     assert "result          OK" in result.stdout
     assert "not run" not in result.stdout
     assert doctor(mini_project.path).stdout.count("reused") == 2, "second run reuses templates"
@@ -46,3 +47,15 @@ def test_doctor_shows_a_broken_ini_import_path(pytester):
     assert result.returncode == 1
     assert "'miniapp' has no attribute 'Nope.metadata'" in result.stdout + result.stderr
     assert "result          problems found" in result.stdout
+
+
+def test_doctor_names_the_redirect_mode_when_asked_for(mini_project):
+    mini_project.makepyfile(test_one="def test_one():\n    pass\n")
+    result = subprocess.run(
+        [*DOCTOR, "--", "--tf-isolation=redirect"],
+        cwd=mini_project.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "isolation       redirect (requested by --tf-isolation)" in result.stdout, result.stdout

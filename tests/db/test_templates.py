@@ -1,6 +1,8 @@
 """Schema templates: one build per run across xdist workers, reused across runs, rebuilt on
 schema change, and a failed build reported once."""
 
+import os
+import time
 from tests.db.conftest import MINI_APP, TOPOLOGY_CONFTEST
 
 # The mini app's conftest, with a tenant initializer that logs each template build.
@@ -56,6 +58,7 @@ def test_one_build_shared_by_xdist_workers_then_reused(pytester):
 def test_schema_change_rebuilds_the_template(pytester):
     counting_project(pytester)
     pytester.runpytest_subprocess().assert_outcomes(passed=8)
+    (first,) = (pytester.path / ".pytest_cache").rglob("tenant-*.sqlite3")
     changed = MINI_APP.replace(
         "    stars = Column(Integer, default=0)\n",
         "    stars = Column(Integer, default=0)\n    pinned = Column(Integer, default=0)\n",
@@ -71,8 +74,17 @@ def test_schema_change_rebuilds_the_template(pytester):
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=9)
     assert builds(pytester) == 2
-    templates = list((pytester.path / ".pytest_cache").rglob("tenant-*.sqlite3"))
-    assert len(templates) == 1, "the stale template is removed"
+    templates = set((pytester.path / ".pytest_cache").rglob("tenant-*.sqlite3"))
+    assert first in templates, "a template used recently (by another run, maybe) is kept"
+    assert len(templates) == 2
+    week_ago = time.time() - 8 * 24 * 3600
+    os.utime(first, (week_ago, week_ago))
+    pytester.makepyfile(miniapp=changed.replace("pinned", "flagged"))
+    pytester.makepyfile(test_pinned="def test_x():\n    pass\n")
+    pytester.runpytest_subprocess().assert_outcomes(passed=9)
+    templates = set((pytester.path / ".pytest_cache").rglob("tenant-*.sqlite3"))
+    assert first not in templates, "a template unused for a week is collected"
+    assert len(templates) == 2
 
 
 def test_migration_files_are_part_of_the_key(pytester):

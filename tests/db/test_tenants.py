@@ -1,5 +1,7 @@
 """Tenant databases: created on first touch, from the template, migrated like the app does."""
 
+import sqlite3
+
 from tests.db.conftest import snapshot
 
 
@@ -92,7 +94,9 @@ def test_unsafe_tenant_ids_are_refused_before_any_file_is_touched(mini_project):
     result.assert_outcomes(passed=8, errors=1)
     result.stdout.fnmatch_lines(["*UnsafeTenantIdError: unsafe tenant id '../x'*"])
     assert snapshot(mini_project.path / "data") == before
-    assert not (mini_project.path / "escape").exists()
+    # The app's own os.makedirs ran before it built the URL (outside the data dir, nothing
+    # serves it); no database was created there.
+    assert not (mini_project.path / "escape" / "tenant.db").exists()
 
 
 def test_copy_on_write_keeps_committed_rows_from_the_wal(mini_project):
@@ -128,3 +132,63 @@ def test_copy_on_write_keeps_committed_rows_from_the_wal(mini_project):
     reader = sqlite3.connect(shipped)
     assert reader.execute("SELECT name FROM items").fetchall() == [("from the wal",)]
     reader.close()
+
+
+HOSTILE_IDS = """
+import os
+import sqlite3
+
+import pytest
+from sqlalchemy import create_engine, text
+
+import miniapp
+import tenantfixtures
+
+ENCODED = ["x%2f..%2facme", "a?mode=ro", "a#b", "é" * 128, "tab\\tid", "del\\x7f"]
+
+
+@pytest.mark.parametrize("bad", ENCODED)
+def test_the_fixture_api_refuses_ids_that_change_a_url(tenancy, bad):
+    with pytest.raises(tenantfixtures.UnsafeTenantIdError, match="unsafe tenant id"):
+        tenancy.tenant(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "."])
+def test_the_app_path_refuses_empty_and_dot_ids(tenancy, bad):
+    with pytest.raises(tenantfixtures.UnsafeTenantIdError, match="unsafe tenant id"):
+        create_engine(f"sqlite:///data/organizations/{bad}/tenant.db").connect()
+
+
+def test_an_app_path_with_dot_dot_through_sqlalchemy(tenancy):
+    tenancy.tenant("acme")
+    with pytest.raises(tenantfixtures.UnsafeDatabasePathError, match="uses '..'"):
+        create_engine("sqlite:///data/organizations/x/../acme/tenant.db")
+
+
+def test_a_symlink_planted_in_the_data_dir_is_followed_to_the_test_copy(tenancy):
+    miniapp.sign_up("acme")
+    link = tenancy.data_dir / "organizations" / "link.db"
+    link.symlink_to(os.path.abspath("data/system.db"))
+    connection = sqlite3.connect(link)
+    connection.execute("DELETE FROM orgs")
+    connection.commit()
+    connection.close()
+    with miniapp.SystemSessionLocal() as session:
+        assert session.execute(text("SELECT count(*) FROM orgs")).scalar() == 0
+"""
+
+
+def test_hostile_ids_never_reach_another_tenant_or_the_real_files(mini_project, isolation):
+    real = mini_project.path / "data" / "system.db"
+    connection = sqlite3.connect(real)
+    connection.execute("CREATE TABLE orgs (id VARCHAR PRIMARY KEY)")
+    connection.execute("INSERT INTO orgs VALUES ('real')")
+    connection.commit()
+    connection.close()
+    mini_project.makepyfile(test_hostile=HOSTILE_IDS)
+    before = snapshot(mini_project.path / "data")
+    result = mini_project.runpytest_subprocess(
+        "-p", "tenantfixtures", "-p", "no:randomly", isolation
+    )
+    result.assert_outcomes(passed=10)
+    assert snapshot(mini_project.path / "data") == before

@@ -137,13 +137,13 @@ def test_freeze_time_covers_fixtures_and_the_app_clock(factory_project):
             return [row[0] for row in rows(tenancy.tenant_path("default"),
                                            "SELECT created_at FROM threads ORDER BY id")]
 
-        @pytest.mark.freeze_time("2026-01-02 03:04:05")
+        @pytest.mark.tf_freeze_time("2026-01-02 03:04:05")
         def test_fixture_and_body_rows_share_the_frozen_instant(early_thread, tenancy):
             ThreadFactory()
             assert stored(tenancy) == ["2026-01-02 03:04:05.000000"] * 2
             assert early_thread.created_at == datetime(2026, 1, 2, 3, 4, 5)
 
-        @pytest.mark.freeze_time("2026-01-02", auto_tick_seconds=60)
+        @pytest.mark.tf_freeze_time("2026-01-02", auto_tick_seconds=60)
         def test_ticking_clock_orders_a_batch(tenancy):
             ThreadFactory.create_batch(3)
             created = stored(tenancy)
@@ -151,7 +151,7 @@ def test_freeze_time_covers_fixtures_and_the_app_clock(factory_project):
             assert all(value.startswith("2026-01-02 ") and value.endswith(":00.000000")
                        for value in created)
 
-        @pytest.mark.freeze_time("2026-01-02")
+        @pytest.mark.freeze_time("2026-01-02")  # the old name, where pytest-freezer is absent
         def test_frozen_time_moves_the_clock(frozen_time, tenancy):
             frozen_time.move_to("2030-05-06 07:08:09")
             ThreadFactory()
@@ -163,4 +163,4 @@ def test_freeze_time_covers_fixtures_and_the_app_clock(factory_project):
             assert datetime.now().year >= 2026
         """
     )
-    run(factory_project, "-n", "2").assert_outcomes(passed=4)
+    run(factory_project, "-n", "2", "-p", "no:freezer").assert_outcomes(passed=4)

@@ -120,6 +120,6 @@ def test_bad_options_and_fixture_misuse(factory_project):
     result.stdout.fnmatch_lines(
         [
             "E * the frozen_time fixture needs the clock frozen: mark the test with"
-            " @pytest.mark.freeze_time('2026-01-01 09:00') (any freezegun time)"
+            " @pytest.mark.tf_freeze_time('2026-01-01 09:00') (any freezegun time)"
         ]
     )

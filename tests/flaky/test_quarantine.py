@@ -87,3 +87,19 @@ def test_report_suggests_release_after_clean_runs(pytester, tmp_path):
     assert quarantined["test_q.py::test_other"] is None
     assert main([*args, "--release-after=4"]) == 0
     assert json.loads(out.read_text())["release_suggested"] == []
+
+
+def test_unknown_tables_and_keys_are_errors_not_silence(tmp_path, capsys):
+    qfile = tmp_path / "q.toml"
+    typo = _entry("a::b", dt.date(2020, 1, 1)).replace("[[quarantine]]", "[[quarantined]]")
+    qfile.write_text(typo)
+    assert main(["quarantine", "check", str(qfile)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown table or key 'quarantined' (did you mean 'quarantine'?)" in err
+    assert "all valid" not in err
+    qfile.write_text(_entry("a::b", dt.date.today()) + 'expiry = "soon"\n')
+    assert main(["quarantine", "check", str(qfile)]) == 2
+    assert "entry 1 has unknown key 'expiry' (did you mean 'expires'?)" in capsys.readouterr().err
+    qfile.write_text(_entry("a::b", dt.date(2020, 1, 1)))
+    assert main(["quarantine", "check", str(qfile)]) == 1
+    assert "a::b (owner alice, expired 2020-01-01" in capsys.readouterr().err

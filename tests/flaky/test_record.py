@@ -1,5 +1,6 @@
 """The recorder, exercised through real inner pytest sessions."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,8 +10,10 @@ from collections import defaultdict
 import pytest
 import sqlalchemy as sa
 
-from tenantfixtures.flaky.store import Store, StoreError, attempts, meta_table
+from tenantfixtures.cli import main
+from tenantfixtures.flaky.store import Store, StoreError, attempts, label, meta_table
 
+CLI = "import sys; from tenantfixtures.cli import main; sys.exit(main())"
 RERUN_SUITE = """
 import pathlib
 
@@ -72,7 +75,8 @@ def test_run_metadata_and_randomly_seed(pytester, monkeypatch, read_attempts, re
     monkeypatch.setenv("GITHUB_RUN_ID", "77")
     monkeypatch.setenv("GITHUB_JOB", "tests")
     monkeypatch.setenv("TENANTFIXTURES_SHARD", "2/4")
-    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass\n")
+    # tf_seed turns the factories' seeding on (it is inert until used)
+    pytester.makepyfile("def test_a(tf_seed): pass\ndef test_b(tf_seed): pass\n")
     pytester.makeini("[pytest]\ntenantfixtures_history = ini.db\n")
     result = pytester.runpytest_subprocess(
         "-p", "tenantfixtures", "-p", "randomly", "--randomly-seed=4242"
@@ -87,7 +91,8 @@ def test_run_metadata_and_randomly_seed(pytester, monkeypatch, read_attempts, re
     )
     assert run["python"]
     assert run["platform"]
-    assert run["seed"] == 4242
+    assert (run["seed"], run["seed_source"], run["data_seed"]) == (4242, "randomly", 4242)
+    assert run["rootdir"] == str(pytester.path)
     assert run["finished_at"] >= run["started_at"]
     assert run["exitstatus"] == 0
     # Each attempt keeps its test's own data seed, derived from pytest-randomly's: replayable.
@@ -248,3 +253,121 @@ def test_each_attempt_keeps_the_tests_own_data_seed(pytester, read_attempts):
     }
     assert recorded == expected
     assert recorded["test_a"] != recorded["test_b"]
+
+
+def test_killed_xdist_worker_is_one_crashed_row_not_a_flaky_phantom(pytester, read_attempts):
+    pytester.makepyfile(
+        test_crash="""
+        import os, signal
+        def test_fine(): pass
+        def test_kills_worker(): os.kill(os.getpid(), signal.SIGKILL)
+        def test_after(): pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "tenantfixtures", "-n", "2", "-p", "no:randomly", "--tf-history=h.db"
+    )  # fmt: skip
+    assert result.ret == 1
+    rows = read_attempts(pytester.path / "h.db")
+    crashed = [r for r in rows if r["nodeid"].endswith("test_kills_worker")]
+    assert [(r["outcome"], r["worker"] is not None) for r in crashed] == [("crashed", True)]
+    assert "crashed while running" in crashed[0]["message"]
+    assert len(rows) == 3
+    out = pytester.path / "r.json"
+    assert (
+        main(["report", f"--history={pytester.path / 'h.db'}", "--format=json", f"-o={out}"]) == 0
+    )
+    test = next(t for t in json.loads(out.read_text())["tests"] if t["crashes"])
+    assert test["classification"] == "stable"  # no flip: a crash says nothing about the code
+    assert (test["attempts"], test["failures"], test["crashes"]) == (0, 0, 1)
+    assert "worker crashed 1x" in test["evidence"]
+
+
+def test_history_url_password_is_never_printed(pytester):
+    pytester.makepyfile("def test_a(): pass\n")
+    url = "postgresql+psycopg://tf:s3cr3t@127.0.0.1:1/flaky"
+    result = pytester.runpytest_subprocess("-p", "tenantfixtures", f"--tf-history={url}")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert "ERROR: history store 'postgresql+psycopg://tf:***@127.0.0.1:1/flaky'" in output
+    assert "s3cr3t" not in output
+    done = subprocess.run(
+        [sys.executable, "-c", CLI, "report", f"--history={url}"],
+        capture_output=True, text=True, cwd=pytester.path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "history store 'postgresql+psycopg://tf:" in done.stderr
+    assert "s3cr3t" not in done.stdout + done.stderr
+    assert label(url) == "postgresql+psycopg://tf:***@127.0.0.1:1/flaky"
+
+
+def test_history_location_errors_are_one_usage_error(pytester):
+    pytester.makepyfile("def test_a(): pass\n")
+    pytester.path.joinpath("afile").write_text("x")
+    result = pytester.runpytest_subprocess("-p", "tenantfixtures", "--tf-history=afile/h.db")
+    assert result.ret == 4  # usage error, not INTERNALERROR (3)
+    result.stderr.fnmatch_lines(["*--tf-history=afile/h.db: cannot create*Not a directory*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    if os.geteuid() == 0:
+        return  # root writes anywhere: the read-only case cannot be staged
+    locked = pytester.mkdir("locked")
+    locked.chmod(0o500)
+    try:
+        result = pytester.runpytest_subprocess("-p", "tenantfixtures", "--tf-history=locked/h.db")
+    finally:
+        locked.chmod(0o700)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--tf-history=locked/h.db: cannot create*Permission denied*"])
+
+
+def test_four_processes_open_one_fresh_history(tmp_path):
+    script = (
+        "import sys; from tenantfixtures.flaky.store import Store; "
+        "Store(sys.argv[1]).close(); print('ok')"
+    )
+    for trial in range(3):
+        db = tmp_path / f"h{trial}.db"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+            )
+            for _ in range(4)
+        ]  # fmt: skip
+        results = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, [err for _, err in results]
+        with Store(str(db)).connect() as conn:
+            version = conn.execute(sa.select(meta_table.c.value)).scalars().all()
+        assert version == ["2"]
+
+
+def test_keys_in_node_ids_are_stored_redacted(pytester, read_attempts):
+    key = "sk-or-v1-" + "ab12" * 12
+    pytester.makepyfile(
+        f"""
+        import pytest
+        @pytest.mark.parametrize("k", ["{key}"])
+        def test_x(k):
+            assert k == "other", "got " + k
+        """
+    )
+    pytester.runpytest_subprocess("-p", "tenantfixtures", "--tf-history=h.db").assert_outcomes(
+        failed=1
+    )
+    (row,) = read_attempts(pytester.path / "h.db")
+    assert key not in row["nodeid"]
+    assert row["nodeid"].endswith("test_x[sk-…REDACTED]")
+    assert key not in row["message"]
+
+
+def test_postgres_success_line_hides_the_password(pytester, pg_url):
+    url = sa.make_url(pg_url).set(password="s3cr3t").render_as_string(hide_password=False)
+    pytester.makepyfile("def test_a(): pass\n")
+    result = pytester.runpytest_subprocess("-p", "tenantfixtures", f"--tf-history={url}")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert "s3cr3t" not in output
+    result.stdout.fnmatch_lines(
+        ["tenantfixtures: 1 attempts recorded in postgresql+psycopg://*:***@*"]
+    )
+    assert main(["report", f"--history={url}", "--format=md"]) == 0

@@ -6,6 +6,7 @@ the guard stops them before a packet or a DNS query leaves; nothing real is ever
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -125,8 +126,12 @@ def test_every_client_is_blocked_with_a_clear_message(
             f"{name}:27 in test_httpx_caught_by_the_app",
         ),
         blocked(f"{name}::test_httpx2", "192.0.2.5:443", f"{name}:33 in test_httpx2"),
-        # resolved in asyncio's executor thread: no frame of ours to point at, no DNS query
-        blocked(f"{name}::test_async_client_by_name", "api.openrouter.invalid:443", None),
+        # resolved in asyncio's executor thread: named by the coroutine that awaited it
+        blocked(
+            f"{name}::test_async_client_by_name",
+            "api.openrouter.invalid:443",
+            f"{name}:39 in call",
+        ),
         blocked(
             f"{name}::test_thread_started_by_the_app",
             "192.0.2.6:443",
@@ -476,3 +481,328 @@ def test_warn_mode_records_once_per_place() -> None:
     guard.check_address(socket.AF_INET, ("192.0.2.7", 443))
     assert guard.violations[0][0] == Destination("api.example.com", None, None)
     assert len(guard.violations) == 1
+
+
+# Lookups, UDP, ``_socket``, loopback spellings and executor call sites (issue 10). The blocked
+# destinations are TEST-NET-2/3 addresses (198.51.100.0/24, 203.0.113.0/24) and ``.invalid``
+# names; each is refused before a packet or a query leaves.
+
+LOOKUPS = """
+import socket
+
+
+def test_gethostbyname():
+    socket.gethostbyname("db.example.invalid")
+
+
+def test_gethostbyname_ex():
+    socket.gethostbyname_ex("mail.example.invalid")
+
+
+def test_gethostbyaddr():
+    socket.gethostbyaddr("198.51.100.20")
+
+
+def test_getnameinfo():
+    socket.getnameinfo(("198.51.100.21", 80), 0)
+
+
+def test_getfqdn_of_a_remote_host():
+    socket.getfqdn("198.51.100.22")
+
+
+def test_local_lookups_pass():
+    assert socket.gethostbyname("localhost").startswith("127.")
+    socket.gethostbyname_ex("localhost")
+    socket.gethostbyaddr("127.0.0.1")
+    socket.getnameinfo(("127.0.0.1", 80), 0)
+    # NI_NUMERICHOST asks nothing of DNS: formatting a remote address is not traffic
+    assert socket.getnameinfo(("198.51.100.23", 80), socket.NI_NUMERICHOST)[0] == "198.51.100.23"
+"""
+
+
+def test_dns_lookups_are_refused_before_the_query(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_lookups=LOOKUPS)
+    result = run(pytester)
+    result.assert_outcomes(failed=5, passed=1)
+    name = "test_lookups.py"
+    for test, where, line in [
+        ("test_gethostbyname", "db.example.invalid", 5),
+        ("test_gethostbyname_ex", "mail.example.invalid", 9),
+        ("test_gethostbyaddr", "198.51.100.20", 13),
+        ("test_getnameinfo", "198.51.100.21", 17),
+        ("test_getfqdn_of_a_remote_host", "198.51.100.22", 21),
+    ]:
+        assert_has_lines(result, blocked(f"{name}::{test}", where, f"{name}:{line} in {test}"))
+
+
+UDP = """
+import socket
+
+import pytest
+
+
+def udp():
+    return socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+
+def test_sendmsg_to_an_address():
+    udp().sendmsg([b"x"], [], 0, ("198.51.100.30", 53))
+
+
+def test_send_on_a_connected_socket():
+    sock = udp()
+    sock.connect(("198.51.100.31", 53))  # sends nothing: not yet a violation
+    sock.send(b"x")
+
+
+def test_sendall_on_a_connected_socket():
+    sock = udp()
+    sock.connect(("198.51.100.32", 53))
+    sock.sendall(b"x")
+
+
+def test_sendmsg_on_a_connected_socket():
+    sock = udp()
+    sock.connect(("198.51.100.33", 53))
+    sock.sendmsg([b"x"])
+
+
+def test_connect_by_name_is_a_dns_query():
+    udp().connect(("ntp.example.invalid", 123))
+
+
+def test_connect_to_learn_my_local_ip():
+    sock = udp()
+    try:
+        sock.connect(("192.0.2.1", 80))  # no packet: the kernel only picks a route
+    except OSError:
+        pytest.skip("no route on this machine")  # still no guard violation
+    assert sock.getsockname()[0]
+    sock.close()
+
+
+def test_udp_on_loopback():
+    server = udp()
+    server.bind(("127.0.0.1", 0))
+    client = udp()
+    client.connect(server.getsockname())
+    client.send(b"ping")
+    client.sendmsg([b"pong"])
+    assert server.recv(10) == b"ping"
+"""
+
+
+def test_udp_sends_are_refused_but_a_udp_connect_is_not(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_udp=UDP)
+    result = run(pytester, "-rs")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 5
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 2
+    name = "test_udp.py"
+    for test, where, line in [
+        ("test_sendmsg_to_an_address", "198.51.100.30:53", 11),
+        ("test_send_on_a_connected_socket", "198.51.100.31:53", 17),
+        ("test_sendall_on_a_connected_socket", "198.51.100.32:53", 23),
+        ("test_sendmsg_on_a_connected_socket", "198.51.100.33:53", 29),
+        ("test_connect_by_name_is_a_dns_query", "ntp.example.invalid:123", 33),
+    ]:
+        assert_has_lines(result, blocked(f"{name}::{test}", where, f"{name}:{line} in {test}"))
+    assert "test_connect_to_learn_my_local_ip" not in "".join(
+        line for line in result.stdout.lines if line.startswith("FAILED")
+    )
+
+
+RAW_SOCKET_MODULE = """
+import socket
+
+import _socket
+
+
+def test_c_socket_connect():
+    sock = _socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(0.2)
+    sock.connect(("203.0.113.40", 80))
+
+
+def test_c_socket_connect_ex():
+    sock = _socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.connect_ex(("203.0.113.41", 80))
+
+
+def test_c_socket_sendto():
+    _socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("203.0.113.42", 53))
+
+
+def test_c_socket_sendmsg_connected():
+    sock = _socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect(("203.0.113.43", 53))
+    sock.sendmsg([b"x"])
+
+
+def test_c_getaddrinfo():
+    _socket.getaddrinfo("api.example.invalid", 443)
+
+
+def test_c_gethostbyname():
+    _socket.gethostbyname("db.example.invalid")
+
+
+def test_c_gethostbyaddr():
+    _socket.gethostbyaddr("203.0.113.44")
+
+
+def test_c_socket_on_loopback():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    client = _socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.connect(server.getsockname())
+    client.close()
+    server.close()
+"""
+
+
+def test_the_c_socket_module_used_directly_is_guarded(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_c_socket=RAW_SOCKET_MODULE)
+    result = run(pytester)
+    result.assert_outcomes(failed=7, passed=1)
+    name = "test_c_socket.py"
+    for test, where, line in [
+        ("test_c_socket_connect", "203.0.113.40:80", 9),
+        ("test_c_socket_connect_ex", "203.0.113.41:80", 15),
+        ("test_c_socket_sendto", "203.0.113.42:53", 19),
+        ("test_c_socket_sendmsg_connected", "203.0.113.43:53", 25),
+        ("test_c_getaddrinfo", "api.example.invalid:443", 29),
+        ("test_c_gethostbyname", "db.example.invalid", 33),
+        ("test_c_gethostbyaddr", "203.0.113.44", 37),
+    ]:
+        assert_has_lines(result, blocked(f"{name}::{test}", where, f"{name}:{line} in {test}"))
+
+
+LOOPBACK = """
+import http.server
+import threading
+
+import socket
+
+import httpx
+import pytest
+
+
+@pytest.fixture(scope="module")
+def port():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=httpd.serve_forever)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    thread.join()
+
+
+@pytest.mark.parametrize("host", ["127.1", "127.0.0.1", "localhost"])
+def test_http_to_loopback(port, host):
+    assert httpx.get(f"http://{host}:{port}/", timeout=2).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.1", "0177.0.0.1", "0x7f.1", "2130706433"])
+def test_socket_to_loopback(port, host):
+    socket.create_connection((host, port), timeout=2).close()
+    sock = socket.socket()
+    sock.connect((host, port))
+    sock.close()
+"""
+
+
+def test_every_spelling_of_loopback_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_loopback=LOOPBACK)
+    run(pytester).assert_outcomes(passed=7)
+
+
+EXECUTOR = """
+import asyncio
+import socket
+
+
+async def resolve_in_the_default_executor():
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, socket.getaddrinfo, "a.example.invalid", 443)
+
+
+async def resolve_with_to_thread():
+    await asyncio.to_thread(socket.gethostbyname, "b.example.invalid")
+
+
+async def resolve_with_the_loop():
+    await asyncio.get_running_loop().getaddrinfo("c.example.invalid", 80)
+
+
+def test_run_in_executor():
+    asyncio.run(resolve_in_the_default_executor())
+
+
+def test_to_thread():
+    asyncio.run(resolve_with_to_thread())
+
+
+def test_loop_getaddrinfo():
+    asyncio.run(resolve_with_the_loop())
+"""
+
+
+def test_executor_lookups_name_the_coroutine_that_awaited_them(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_executor=EXECUTOR)
+    result = run(pytester)
+    result.assert_outcomes(failed=3)
+    name = "test_executor.py"
+    for test, where, line, coroutine in [
+        ("test_run_in_executor", "a.example.invalid:443", 7, "resolve_in_the_default_executor"),
+        ("test_to_thread", "b.example.invalid", 11, "resolve_with_to_thread"),
+        ("test_loop_getaddrinfo", "c.example.invalid:80", 15, "resolve_with_the_loop"),
+    ]:
+        assert_has_lines(result, blocked(f"{name}::{test}", where, f"{name}:{line} in {coroutine}"))
+
+
+@pytest.mark.parametrize(
+    ("family", "host"),
+    [
+        (socket.AF_INET, "127.1"),
+        (socket.AF_INET, "127.0.0.1"),
+        (socket.AF_INET, "127.255.255.254"),
+        (socket.AF_INET, "0177.0.0.1"),
+        (socket.AF_INET, "0x7f.0.0.1"),
+        (socket.AF_INET, "2130706433"),
+        (socket.AF_INET, "localhost"),
+        (socket.AF_INET6, "::1"),
+        (socket.AF_INET6, "::ffff:127.0.0.1"),
+    ],
+)
+def test_loopback_in_every_spelling_is_local(family: int, host: str) -> None:
+    guard = NetworkGuard("t::x", "fail", ())
+    guard.check_address(family, (host, 80))
+    guard.check_connect(family, socket.SOCK_STREAM, (host, 80))
+    guard.check_name(host, 80)
+    guard.check_lookup(host)
+    assert guard.violations == []
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [("010.0.0.1", "8.0.0.1"), ("0xc6.51.100.1", "198.51.100.1"), ("3325256705", "198.51.100.1")],
+)
+def test_shorthand_addresses_are_read_as_the_c_library_reads_them(host: str, shown: str) -> None:
+    guard = NetworkGuard("t::x", "fail", ())
+    with pytest.raises(NetworkBlockedError, match=rf"network: {re.escape(shown)}:80\b"):
+        guard.check_address(socket.AF_INET, (host, 80))
+
+
+def test_a_udp_connect_to_an_address_is_not_traffic_but_its_sends_are() -> None:
+    guard = NetworkGuard("t::x", "fail", ())
+    guard.check_connect(socket.AF_INET, socket.SOCK_DGRAM, ("192.0.2.1", 80))
+    guard.check_connect(socket.AF_INET6, socket.SOCK_DGRAM, ("2001:db8::1", 80, 0, 0))
+    assert guard.violations == []
+    with pytest.raises(NetworkBlockedError, match=r"udp\.example\.invalid:53"):
+        guard.check_connect(socket.AF_INET, socket.SOCK_DGRAM, ("udp.example.invalid", 53))
+    with pytest.raises(NetworkBlockedError, match=r"192\.0\.2\.1:80"):
+        guard.check_connect(socket.AF_INET, socket.SOCK_STREAM, ("192.0.2.1", 80))

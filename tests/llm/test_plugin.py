@@ -245,7 +245,9 @@ def test_bad_marker_arguments_fail_clearly(project):
         """,
     )
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["@pytest.mark.openrouter takes only base_url=..."])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.openrouter takes only base_url=... and assert_all_called=..."]
+    )
 
 
 def test_each_test_gets_a_fresh_mock_and_patches_are_undone_under_xdist(project):
@@ -272,3 +274,97 @@ def test_each_test_gets_a_fresh_mock_and_patches_are_undone_under_xdist(project)
     )
     result = project.runpytest_subprocess("-p", "tenantfixtures", "-n", "2", "-p", "no:randomly")
     result.assert_outcomes(passed=8)
+
+
+RESPX_NEIGHBOUR = """
+import httpx, pytest
+
+@pytest.mark.asyncio
+async def test_both({fixtures}):
+    respx_mock.get("https://api.example.com/x").respond(json={{"from": "respx"}})
+    openrouter.default_reply("from openrouter")
+    body = {{"model": "m", "messages": []}}
+    async with httpx.AsyncClient() as client:
+        assert (await client.get("https://api.example.com/x")).json() == {{"from": "respx"}}
+        response = await client.post("https://openrouter.ai/api/v1/chat/completions", json=body)
+        assert response.json()["choices"][0]["message"]["content"] == "from openrouter"
+    with httpx.Client() as client:
+        assert client.get("https://api.example.com/x").json() == {{"from": "respx"}}
+    assert len(openrouter.calls) == 1  # the other router's request is not ours
+
+@pytest.mark.asyncio
+async def test_neither({fixtures}):
+    respx_mock.get("https://api.example.com/x").respond(204)
+    async with httpx.AsyncClient() as client:
+        await client.get("https://api.example.com/x")
+        await client.get("https://api.example.com/elsewhere")
+"""
+
+
+@pytest.mark.parametrize("fixtures", ["openrouter, respx_mock", "respx_mock, openrouter"])
+def test_respx_mock_and_openrouter_each_answer_their_routes_in_either_order(project, fixtures):
+    result = run(project, RESPX_NEIGHBOUR.format(fixtures=fixtures))
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["openrouter: no route matches GET https://api.example.com/elsewhere (call #1);*"]
+    )
+
+
+UNUSED = """
+import httpx, pytest
+
+def ask(client):
+    body = {{"model": "openai/gpt-4o", "messages": []}}
+    return client.post("https://openrouter.ai/api/v1/chat/completions", json=body)
+
+{marker}
+def test_stops_early(openrouter):
+    {attribute}
+    openrouter.script(openrouter.server_error(502), openrouter.reply("a"), openrouter.reply("b"))
+    openrouter.model("x/y").script(openrouter.reply("never"))
+    openrouter.default_reply("fallback")  # answers anything, never counted
+    with httpx.Client() as client:
+        assert ask(client).status_code == 502  # no retry: two steps are left
+"""
+
+
+def test_unused_scripted_steps_fail_the_test_at_teardown(project):
+    result = run(project, UNUSED.format(marker="", attribute=""))
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_stops_early*",
+            "openrouter: 3 scripted step(s) never used"
+            " (POST https://openrouter.ai/api/v1/chat/completions):",
+            "  default script: #2 reply(text='a'), #3 reply(text='b')",
+            "  model 'x/y': #1 reply(text='never')",
+            "Remove them if the code is right to stop early, or opt out with"
+            " openrouter.assert_all_called = False or"
+            " @pytest.mark.openrouter(assert_all_called=False).",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("marker", "attribute"),
+    [
+        ("@pytest.mark.openrouter(assert_all_called=False)", ""),
+        ("", "openrouter.assert_all_called = False"),
+    ],
+    ids=["marker", "attribute"],
+)
+def test_unused_steps_can_be_allowed(project, marker, attribute):
+    run(project, UNUSED.format(marker=marker, attribute=attribute)).assert_outcomes(passed=1)
+
+
+def test_a_failing_test_is_not_also_blamed_for_unused_steps(project):
+    result = run(
+        project,
+        """
+        def test_fails(openrouter):
+            openrouter.script(openrouter.reply("unused"))
+            assert False, "the real failure"
+        """,
+    )
+    result.assert_outcomes(failed=1)
+    assert "never used" not in result.stdout.str()

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from app import org_files
 from app.database import SystemSessionLocal
 from app.models import Organization, User
 from app.routers.deps import Member
-from app.services import ServiceError, add_user, create_organization
+from app.services import ServiceError, add_user, create_organization, offboard_organization
 
 router = APIRouter(prefix="/orgs", tags=["organisations"])
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", max_length=320)]
@@ -64,3 +65,42 @@ def invite_user(body: UserIn, user: Member) -> dict[str, object]:
     if user.role != "owner":
         raise ServiceError(403, "only the owner can add users")
     return user_out(add_user(user.org_id, body.email, body.name, body.role))
+
+
+class InvitationIn(BaseModel):
+    email: Email
+
+
+class PersonalityIn(BaseModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,40}$")
+    prompt: str
+
+
+def _require_owner(user: User) -> None:
+    if user.role != "owner":
+        raise ServiceError(403, "only the owner can do this")
+
+
+@router.post("/{org_id}/invitations", status_code=201)
+def create_invitation(body: InvitationIn, user: Member) -> dict[str, object]:
+    _require_owner(user)
+    org_files.invite(user.org_id, body.email)
+    return {"pending": org_files.pending_invitations(user.org_id)}
+
+
+@router.get("/{org_id}/settings")
+def get_settings(user: Member) -> dict[str, object]:
+    return {**org_files.read_settings(user.org_id), "texts": org_files.personalities(user.org_id)}
+
+
+@router.post("/{org_id}/personalities", status_code=201)
+def add_personality(body: PersonalityIn, user: Member) -> dict[str, object]:
+    _require_owner(user)
+    org_files.add_personality(user.org_id, body.name, body.prompt)
+    return org_files.read_settings(user.org_id)
+
+
+@router.delete("/{org_id}", status_code=204)
+def offboard(user: Member) -> None:
+    _require_owner(user)
+    offboard_organization(user.org_id)

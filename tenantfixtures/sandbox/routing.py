@@ -1,11 +1,16 @@
-"""Serve the app's SQLite databases from the active sandbox, without changes to the app.
+"""Every SQLite database the app opens, served from the active sandbox, without app changes.
 
-Every way an app opens SQLite goes through one function, ``Redirect.route``:
-- SQLAlchemy engines, including those created at import time: a class-level ``do_connect``
-  listener rewrites the file the DBAPI opens (pooled connections are disposed between tests);
-- ``sqlite3.connect`` called directly (and by aiosqlite): the function is wrapped;
-- directories the app creates under its data dir (``os.mkdir``, hence ``os.makedirs`` and
-  ``Path.mkdir``): created in the sandbox instead.
+All ways an app opens SQLite end in ``sqlite3.connect`` (SQLAlchemy's pysqlite dialect and
+aiosqlite look it up at call time, raw code calls it), so one wrapper routes them all:
+- it clones the system or tenant database from its template on first touch;
+- in redirect mode it rewrites a path under the real data dir to the test's copy, and
+  restricts ``ATTACH``/``VACUUM INTO`` to the sandbox;
+- it counts the open (``tenancy.touched``) and enforces ``tenancy.only()``.
+
+SQLAlchemy listeners only *observe*: which database a pooled connection is (for query
+counts), and which engines hold connections to the data dir (disposed between tests, since a
+pooled connection keeps the previous test's file open). Nothing mutates the engine's connect
+arguments, which some SQLAlchemy 2.0 releases share between connections.
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import URL, Engine, event
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite as _PYSQLITE
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tenantfixtures.errors import UnsafeDatabasePathError
 from tenantfixtures.sandbox import sqlite
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout, is_within
 from tenantfixtures.sandbox.sandbox import Sandbox
@@ -30,6 +38,7 @@ DATABASE_INFO_KEY = "tenantfixtures.database"
 ROUTED_INFO_KEY = "tenantfixtures.routed"
 _URI_POSITION = 6  # sqlite3.connect(database, timeout, detect_types, isolation_level,
 #                    check_same_thread, factory, cached_statements, uri, ...)
+Restrict = Callable[[sqlite3.Connection, Path], None]
 
 
 @dataclass
@@ -56,12 +65,21 @@ class Mirror:
         return target
 
 
-class Redirect:
+@dataclass(frozen=True)
+class _Route:
+    target: object  # what sqlite3.connect opens
+    ref: DatabaseRef | None  # which database of the layout it is, if any
+    routed: bool  # under the data dir (or mirrored): the connection must not outlive the test
+
+
+class SqliteRouter:
     def __init__(self, passthrough: list[Path]) -> None:
         self.passthrough = passthrough
         self.layout: Layout | None = None
         self.sandbox: Sandbox | None = None
         self.mirror: Mirror | None = None
+        # Redirect mode: connections served from a copy are limited to it.
+        self.restrict: Restrict | None = None
         self._routed_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
         self._file_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
         self._saved: tuple[Any, Any, Any] | None = None
@@ -76,13 +94,33 @@ class Redirect:
         if not event.contains(Engine, "engine_connect", self._on_engine_connect):
             event.listen(Engine, "engine_connect", self._on_engine_connect)
 
+    def adopt_existing_engines(self) -> None:
+        """Engines made before anything watched (the plugin was not configured when the app
+        was imported): found once through the garbage collector, so their pooled connections
+        to real files are closed before the first test."""
+        import gc
+
+        for candidate in gc.get_objects():
+            if isinstance(candidate, Engine) and candidate.dialect.name == "sqlite":
+                url = candidate.url
+                if sqlite.file_path(url.database, url.query.get("uri") == "true") is not None:
+                    self._file_engines.add(candidate)
+
     def install(self) -> None:
         if self._saved is not None:
             return
         self.watch_engines()
-        self._saved = (sqlite3.connect, sqlite3.dbapi2.connect, os.mkdir)
+        self._saved = (sqlite3.connect, sqlite3.dbapi2.connect, _PYSQLITE.create_connect_args)
         sqlite3.connect = sqlite3.dbapi2.connect = self._connect  # type: ignore[assignment]
-        os.mkdir = self._mkdir
+        router = self
+
+        def create_connect_args(dialect: Any, url: URL) -> Any:
+            # pysqlite makes the path absolute (hiding '..') before any connect: check first.
+            if router.layout is not None and url.database and url.database != ":memory:":
+                router.layout.check_raw(url.database)
+            return router._saved[2](dialect, url) if router._saved else None
+
+        _PYSQLITE.create_connect_args = create_connect_args  # type: ignore[method-assign,assignment]
         event.listen(Engine, "do_connect", self._on_do_connect)
         event.listen(Engine, "before_cursor_execute", self._on_statement)
 
@@ -91,33 +129,45 @@ class Redirect:
             event.remove(Engine, "engine_connect", self._on_engine_connect)
         if self._saved is None:
             return
-        sqlite3.connect, sqlite3.dbapi2.connect, os.mkdir = self._saved
+        sqlite3.connect, sqlite3.dbapi2.connect = self._saved[:2]
+        _PYSQLITE.create_connect_args = self._saved[2]  # type: ignore[method-assign]
         self._saved = None
         event.remove(Engine, "do_connect", self._on_do_connect)
         event.remove(Engine, "before_cursor_execute", self._on_statement)
 
-    def route(self, database: object, uri: bool) -> tuple[object, DatabaseRef | None]:
-        """The connect target to open instead of ``database``, and which database it is."""
+    def locate(self, database: object, uri: bool, provide: bool = True) -> _Route:
+        """Where ``database`` is served from, creating it in the sandbox if ``provide``."""
         path = sqlite.file_path(database, uri)
         if path is None:
-            return database, None
-        absolute = os.path.abspath(path)
-        sandbox = self.sandbox
+            return _Route(database, None, False)
+        if uri and "/" in sqlite.uri_query(database):
+            raise UnsafeDatabasePathError(
+                f"database {database!r} has a '/' in its URI query: a tenant id with '?' or '#'"
+                " was put into a path; validate tenant ids before building paths from them"
+            )
+        sandbox, layout = self.sandbox, self.layout
+        if sandbox is not None and layout is not None:
+            layout.check_raw(path)  # '' and '.' ids, '..' climbing: before normalising
+        absolute = os.path.realpath(path)  # symlink aliases of the data dir are the data dir
         if sandbox is not None and is_within(absolute, str(sandbox.root)):
-            return database, sandbox.ref_of(Path(absolute))
+            ref = sandbox.ref_of(Path(absolute))
+            if provide:
+                sandbox.provide(ref)
+            return _Route(database, ref, True)
         if any(is_within(absolute, str(root)) for root in self.passthrough):
-            return database, None
-        if self.layout is not None and sandbox is not None:
-            relative = self.layout.relative(path)
+            return _Route(database, None, False)
+        if layout is not None and sandbox is not None:
+            relative = layout.relative(absolute)
             if relative is None:
-                return database, None
-            ref = self.layout.ref_for(relative)
-            return sqlite.with_path(database, uri, str(sandbox.provide(ref))), ref
+                return _Route(database, None, False)
+            ref = layout.ref_for(relative)
+            target = sandbox.provide(ref) if provide else sandbox.path_of(ref)
+            return _Route(sqlite.with_path(database, uri, str(target)), ref, True)
         if self.mirror is not None:
-            target = self.mirror.target(absolute)
-            if target is not None:
-                return sqlite.with_path(database, uri, str(target)), None
-        return database, None
+            mirrored = self.mirror.target(absolute)
+            if mirrored is not None:
+                return _Route(sqlite.with_path(database, uri, str(mirrored)), None, True)
+        return _Route(database, None, False)
 
     def dispose_engines(self, every_file_engine: bool = False) -> None:
         """Close pooled connections so the next checkout opens (and routes) afresh.
@@ -136,22 +186,15 @@ class Redirect:
     def _connect(self, database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
         assert self._saved is not None
         uri = kwargs.get("uri", args[_URI_POSITION] if len(args) > _URI_POSITION else False)
-        target, ref = self.route(database, bool(uri))
-        if ref is not None and self.sandbox is not None:
-            self.sandbox.record_open(ref)
-        connection: sqlite3.Connection = self._saved[0](target, *args, **kwargs)
+        route = self.locate(database, bool(uri))
+        sandbox = self.sandbox
+        if route.ref is not None and sandbox is not None:
+            sandbox.record_open(route.ref)
+        connection: sqlite3.Connection = self._saved[0](route.target, *args, **kwargs)
+        if self.restrict is not None and sandbox is not None:
+            # Any connection, even in-memory, can ATTACH a file of the real data dir.
+            self.restrict(connection, sandbox.root)
         return connection
-
-    def _mkdir(self, path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
-        assert self._saved is not None
-        original_mkdir = self._saved[2]
-        layout, sandbox = self.layout, self.sandbox
-        if dir_fd is None and layout is not None and sandbox is not None:
-            relative = layout.relative(os.fsdecode(path))
-            if relative is not None:
-                os.makedirs(sandbox.root / relative, mode, exist_ok=True)
-                return
-        original_mkdir(path, mode, dir_fd=dir_fd)
 
     def _on_do_connect(
         self,
@@ -162,22 +205,22 @@ class Redirect:
     ) -> None:
         if dialect.name != "sqlite" or not cargs:
             return
-        target, ref = self.route(cargs[0], bool(cparams.get("uri")))
-        if ref is not None or target != cargs[0]:
+        route = self.locate(cargs[0], bool(cparams.get("uri")), provide=False)
+        if route.routed:
             entry.info[ROUTED_INFO_KEY] = True
-        cargs[0] = target
-        if ref is not None:
-            entry.info[DATABASE_INFO_KEY] = ref
+        if route.ref is not None:
+            entry.info[DATABASE_INFO_KEY] = route.ref
 
     def _on_engine_connect(self, connection: Connection) -> None:
         """Track engines whose connections we routed: those must reconnect for the next test.
         Others (in-memory databases, a history store, a scratch file) are left alone."""
+        if connection.engine.dialect.name != "sqlite":
+            return
+        url = connection.engine.url
         if connection.info.get(ROUTED_INFO_KEY):
             self._routed_engines.add(connection.engine)
-        elif connection.engine.dialect.name == "sqlite":
-            url = connection.engine.url
-            if sqlite.file_path(url.database, url.query.get("uri") == "true") is not None:
-                self._file_engines.add(connection.engine)
+        elif sqlite.file_path(url.database, url.query.get("uri") == "true") is not None:
+            self._file_engines.add(connection.engine)
 
     def _on_statement(
         self,

@@ -1,0 +1,73 @@
+"""How sure a culprit is: the p-value of "this test is a flake at its observed rate".
+
+A suspect's failure rate is estimated from few rounds, so the null hypothesis takes the rate
+anywhere in its 95 % Wilson interval and the p-value is the largest over it: a flake that
+happened to fail 2 of 10 rounds may really fail half the time, and must not fake a culprit.
+The number of alone and pair runs is chosen from that interval, before running them.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tenantfixtures.flaky.classify import wilson
+
+ALPHA = 0.01  # culprits are named at 99 % confidence or better
+MIN_ALONE = 2
+MAX_RUNS = 14
+_GRID = 24
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+    @classmethod
+    def observed(cls, failures: int, trials: int) -> "Interval":
+        low, high = wilson(failures, trials)
+        return cls(low, high)
+
+    def points(self) -> Sequence[float]:
+        step = (self.high - self.low) / _GRID
+        return [self.low + i * step for i in range(_GRID + 1)]
+
+
+def worst(pvalue: Callable[[float], float], rate: Interval) -> float:
+    """The largest p-value over the rate's interval."""
+    return max(pvalue(p) for p in rate.points())
+
+
+def order_pvalue(rate: Interval, alone: int, pairs: int, *, victim: bool) -> float:
+    """P(``alone`` runs alone all show the usual outcome and ``pairs`` runs after the culprit
+    all show the other one) for a flake: passes then failures (victim), or the reverse."""
+
+    def pvalue(p: float) -> float:
+        usual, effect = (1 - p, p) if victim else (p, 1 - p)
+        return float(usual**alone * effect**pairs)
+
+    return worst(pvalue, rate)
+
+
+def collision_pvalue(rate: Interval, partner: Interval, alone: int, co_runs: int) -> float:
+    """P(``alone`` passes alone and a failure in each of ``co_runs`` side-by-side runs) for two
+    independent flakes (the partner's rate taken at its worst too)."""
+
+    def pvalue(p: float) -> float:
+        return max((1 - p) ** alone * (1 - (1 - p) * (1 - q)) ** co_runs for q in partner.points())
+
+    return worst(pvalue, rate)
+
+
+def plan(pvalue: Callable[[int, int], float], candidates: int) -> tuple[int, int]:
+    """(alone runs, runs per candidate) reaching ``ALPHA / candidates`` at the least cost; the
+    alone runs are shared by every candidate. Bonferroni keeps the family at ``ALPHA``."""
+    target = ALPHA / max(candidates, 1)
+    best: tuple[int, int, int] | None = None
+    for alone in range(MIN_ALONE, MAX_RUNS + 1):
+        for each in range(1, MAX_RUNS + 1):
+            if pvalue(alone, each) <= target:
+                cost = alone + candidates * each
+                if best is None or cost < best[0]:
+                    best = (cost, alone, each)
+                break
+    return (best[1], best[2]) if best is not None else (MAX_RUNS, MAX_RUNS)
