@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 DATA_DIR = Path(os.environ.get("COUNCIL_DATA_DIR", "data"))
@@ -61,9 +61,11 @@ def migrate_tenant_db(engine: Engine) -> list[str]:
                 connection.exec_driver_sql(ddl)
                 added.append(f"{table}.{column}")
         # create_all skips the indexes of a table that exists, e.g. one a crashed run created.
+        existing = set(inspect(connection).get_table_names())
         for tenant_table in TenantBase.metadata.sorted_tables:
-            for index in tenant_table.indexes:
-                index.create(connection, checkfirst=True)
+            if tenant_table.name in existing:
+                for index in tenant_table.indexes:
+                    index.create(connection, checkfirst=True)
     return added
 
 

@@ -1,6 +1,6 @@
 """Secrets never reach ``openrouter.calls``, failure messages or reprs.
 
-Headers and JSON bodies are redacted field by field (exact), free text by the shared
+Headers and JSON bodies are redacted field by field, free text by the shared
 ``tenantfixtures.redact`` patterns; both leave the same mark.
 """
 
@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tenantfixtures.redact import MARK
+from tenantfixtures.redact import MARK, redact_json
 from tenantfixtures.redact import redact as text
 
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"}
 )
-SECRET_FIELDS = frozenset({"api_key", "apikey", "authorization", "password", "secret", "token"})
-
 __all__ = ["MARK", "headers", "payload", "text"]
 
 
@@ -33,14 +31,6 @@ def headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 def payload(value: Any) -> Any:
-    """A JSON value with secret fields and ``sk-...`` tokens masked, recursively."""
-    if isinstance(value, dict):
-        return {
-            key: MARK if str(key).lower() in SECRET_FIELDS else payload(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [payload(item) for item in value]
-    if isinstance(value, str):
-        return text(value)
-    return value
+    """A JSON value with secret fields (``api_key``, ``client_secret``, ``access_token``...)
+    and ``sk-...`` tokens masked, recursively; keys are never renamed."""
+    return redact_json(value)

@@ -81,7 +81,8 @@ def test_durations_export_pytest_split_format(pytester, tmp_path):
     durations = json.loads(out.read_text())
     assert set(durations) == {"test_d.py::test_slow", "test_d.py::test_fast"}
     assert all(isinstance(v, float) for v in durations.values())
-    assert durations["test_d.py::test_slow"] >= 0.2 > durations["test_d.py::test_fast"]
+    assert durations["test_d.py::test_slow"] >= 0.2
+    assert durations["test_d.py::test_slow"] > durations["test_d.py::test_fast"]
 
 
 def test_help_states_defaults_and_no_markup(capsys):

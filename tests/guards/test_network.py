@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 
 import pytest
 
@@ -39,6 +40,25 @@ def blocked(test: str, where: str, line: str | None) -> list[str]:
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "tenantfixtures", "-p", "no:randomly", *args)
+
+
+def run_offline(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """An inner session in a network namespace of its own, holding only a loopback that is
+    down: a connection the guard lets through fails at once (network unreachable), so a test
+    of what is *allowed* never sends a packet to another machine."""
+    return pytester.run(
+        "unshare",
+        "--net",
+        "--map-current-user",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "tenantfixtures",
+        "-p",
+        "no:randomly",
+        *args,
+    )
 
 
 def assert_has_lines(result: pytest.RunResult, lines: list[str]) -> None:
@@ -255,7 +275,6 @@ import pytest
 {marker}
 def test_reach():
     sock = socket.socket()
-    sock.setblocking(False)  # TEST-NET never answers: do not wait for it
     assert sock.connect_ex(("192.0.2.9", 80)) != 0
     sock.close()
 """
@@ -275,25 +294,25 @@ def test_reach():
 def test_allow_lists(pytester: pytest.Pytester, marker: str, ini: str, allowed: bool) -> None:
     pytester.makepyfile(test_reach=REACH.format(marker=marker))
     pytester.makeini(f"[pytest]\n{ini}\n")
-    result = run(pytester)
+    result = run_offline(pytester)
     if allowed:
         result.assert_outcomes(passed=1)
     else:
         result.assert_outcomes(failed=1)
         assert_has_lines(
             result,
-            blocked("test_reach.py::test_reach", "192.0.2.9:80", "test_reach.py:9 in test_reach"),
+            blocked("test_reach.py::test_reach", "192.0.2.9:80", "test_reach.py:8 in test_reach"),
         )
 
 
 def test_warn_mode_lets_the_connection_through_and_warns(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_reach=REACH.format(marker=""))
-    result = run(pytester, "--tf-guard=warn")
+    result = run_offline(pytester, "--tf-guard=warn")
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(
         [
             "*NetworkGuardWarning: tenantfixtures network guard: test_reach.py::test_reach"
-            " tried to reach the real network: 192.0.2.9:80 (from test_reach.py:9 in test_reach)."
+            " tried to reach the real network: 192.0.2.9:80 (from test_reach.py:8 in test_reach)."
         ]
     )
 

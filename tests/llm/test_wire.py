@@ -242,7 +242,8 @@ async def test_stream_interval_spaces_the_text_chunks_in_virtual_time(openrouter
 @pytest.mark.asyncio
 async def test_calls_record_what_was_sent_with_secrets_redacted(openrouter):
     openrouter.default_reply("ok")
-    body = {**ASK, "api_key": KEY, "metadata": {"note": f"key is {KEY}"}}
+    oauth = {"client_secret": "cs-123456", "access_token": "at-654321", "max_tokens": 5}
+    body = {**ASK, "api_key": KEY, "metadata": {"note": f"key is {KEY}", **oauth}}
     async with httpx.AsyncClient() as client:
         await client.post(f"{URL}?key={KEY}", json=body, headers={**HEADERS, "X-Api-Key": KEY})
     call = openrouter.assert_sent(model="openai/gpt-4o")
@@ -250,8 +251,15 @@ async def test_calls_record_what_was_sent_with_secrets_redacted(openrouter):
     assert call.headers["authorization"] == "Bearer …REDACTED"
     assert call.headers["x-api-key"] == "…REDACTED"
     assert call.json["api_key"] == "…REDACTED"
-    assert call.json["metadata"] == {"note": "key is sk-…REDACTED"}
+    assert call.json["metadata"] == {
+        "note": "key is sk-…REDACTED",
+        "client_secret": "…REDACTED",
+        "access_token": "…REDACTED",
+        "max_tokens": 5,
+    }
     everything = repr(openrouter.calls) + repr(openrouter)
+    assert "cs-123456" not in everything
+    assert "at-654321" not in everything
     assert KEY not in everything
     assert "sk-or-v1" not in everything
 
