@@ -7,6 +7,7 @@ a change to any of them builds a new template instead of reusing a stale one.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import inspect
@@ -78,10 +79,8 @@ class SchemaSpec:
 
 def _mark_used(path: Path) -> None:
     """Templates in use are recent: unused ones are collected after a week."""
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache still serves its templates
         os.utime(path)
-    except OSError:  # a read-only cache still serves its templates
-        pass
 
 
 def _failure_marker(path: Path) -> Path:

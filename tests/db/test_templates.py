@@ -3,6 +3,7 @@ schema change, and a failed build reported once."""
 
 import os
 import time
+
 from tests.db.conftest import MINI_APP, TOPOLOGY_CONFTEST
 
 # The mini app's conftest, with a tenant initializer that logs each template build.
