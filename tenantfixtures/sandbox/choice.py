@@ -64,7 +64,7 @@ class _Decision:
     @classmethod
     def inherited(cls) -> _Decision | None:
         """The controller's decision, if this process is one of its workers."""
-        raw = os.environ.get(_RUN_ENV)
+        raw = os.environ.pop(_RUN_ENV, None)  # for this process only, not for its children
         if not raw or not os.environ.get("PYTEST_XDIST_WORKER"):
             return None
         try:
@@ -101,8 +101,6 @@ class IsolationChooser:
             self._follow(inherited) if inherited is not None else self._decide(requested, source)
         )
         self.decision = decision
-        if inherited is None:
-            os.environ[_RUN_ENV] = decision.encode()
         return IsolationStatus(decision.mode, decision.reason)
 
     def isolation(self, work_root: Path, copy_limit: int) -> Isolation:
@@ -116,8 +114,11 @@ class IsolationChooser:
         return RedirectIsolation(work_root, status, copy_limit)
 
     def prepare_workers(self) -> None:
-        """Rootless: xdist workers are exec'd, so they get the mount capabilities as ambient
-        ones (the controller itself runs no test under xdist)."""
+        """Hand the decision to the xdist workers about to start. Rootless, they are exec'd,
+        so they get the mount capabilities as ambient ones (the controller itself runs no test
+        under xdist)."""
+        if self.decision is not None:
+            os.environ[_RUN_ENV] = self.decision.encode()
         if self.privilege is not None and self.privilege.rootless:
             namespace.keep_only_mount_caps(inheritable=True)
             namespace.raise_ambient_mount_caps()
