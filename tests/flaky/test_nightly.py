@@ -82,13 +82,19 @@ def test_nightly_classifies_and_names_culprits(pytester):
     data = json.loads((pytester.path / "report.json").read_text())
     assert data["runs"] == 4
     found = {t["nodeid"]: (t["classification"], t["culprits"]) for t in data["tests"]}
+    # The colliding pair is named only when the pair runs reach 99 % confidence; with 4 rounds
+    # they may not, and then the honest verdict is flaky with no culprit (never a wrong one).
+    for mine, partner in (("e", "f"), ("f", "e")):
+        verdict = found.pop(f"test_{mine}_export.py::test_export_{mine}")
+        assert verdict in (
+            ("parallel-only", [f"test_{partner}_export.py::test_export_{partner}"]),
+            ("flaky", []),
+        ), json.dumps(data, indent=1)
     assert found == {
         "test_a_polluter.py::test_polluter": ("stable", []),
         "test_b_victim.py::test_victim": ("order-dependent", ["test_a_polluter.py::test_polluter"]),
         "test_c_setter.py::test_setter": ("stable", []),
         "test_d_brittle.py::test_brittle": ("order-dependent", ["test_c_setter.py::test_setter"]),
-        "test_e_export.py::test_export_e": ("parallel-only", ["test_f_export.py::test_export_f"]),
-        "test_f_export.py::test_export_f": ("parallel-only", ["test_e_export.py::test_export_e"]),
         "test_g_broken.py::test_broken": ("broken", []),
         "test_h_flaky.py::test_flaky": ("flaky", []),
         "test_i_stable.py::test_stable": ("stable", []),
