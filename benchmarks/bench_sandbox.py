@@ -104,7 +104,7 @@ class SandboxStrategy:
         if mode == "db-only":
             self.controller = SandboxController()
         else:
-            from tenantfixtures.sandbox.choice import IsolationRequest
+            from tenantfixtures.sandbox.isolation import IsolationRequest
 
             self.controller = SandboxController(IsolationRequest(mode, "the benchmark"))
         self.controller.set_template_dir(workdir / "templates")

@@ -7,24 +7,14 @@ import os
 import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy.orm import Session
 
 from tenantfixtures import hookspecs
-from tenantfixtures.errors import SandboxEscapeError, TemplateBuildError
-from tenantfixtures.guards.escape import EscapeWatch
+from tenantfixtures.errors import TemplateBuildError
 from tenantfixtures.guards.plugin import GUARD_MODE
-from tenantfixtures.lifecycle import allowed_paths, isolated_test
-from tenantfixtures.sandbox.choice import (
-    CHOOSER,
-    COPY_LIMIT_INI,
-    ISOLATION_CHOICES,
-    IsolationRequest,
-)
-from tenantfixtures.sandbox.controller import SandboxController
-from tenantfixtures.sandbox.layout import DatabaseRef, Layout, is_within
-from tenantfixtures.tenancy import SnapshotOpener, Tenancy
+from tenantfixtures.sandbox.isolation import COPY_LIMIT_INI, ISOLATION_CHOICES, IsolationRequest
 from tenantfixtures.topology import (
     DEFAULT_SYSTEM_DB,
     DEFAULT_TENANT_DB,
@@ -36,6 +26,13 @@ from tenantfixtures.topology import (
     topology_from_ini,
 )
 
+if TYPE_CHECKING:  # SQLAlchemy and the sandbox machinery load once a project uses them
+    from sqlalchemy.orm import Session
+
+    from tenantfixtures.sandbox.controller import SandboxController
+    from tenantfixtures.sandbox.layout import DatabaseRef, Layout
+    from tenantfixtures.tenancy import SnapshotOpener, Tenancy
+
 pytest_plugins = [
     "tenantfixtures.llm.plugin",
     "tenantfixtures.flaky.plugin",
@@ -44,9 +41,8 @@ pytest_plugins = [
     "tenantfixtures.migrations.plugin",
 ]
 
-CONTROLLER = pytest.StashKey[SandboxController]()
-TENANCY = pytest.StashKey[Tenancy]()
-ESCAPE_WATCH = pytest.StashKey[EscapeWatch]()
+CONTROLLER: pytest.StashKey[SandboxController] = pytest.StashKey()
+TENANCY: pytest.StashKey[Tenancy] = pytest.StashKey()
 INI_TOPOLOGY = pytest.StashKey[Topology | None]()
 _ISOLATION_INI = "tenantfixtures_isolation"
 NOT_CONFIGURED = (
@@ -118,14 +114,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     (which may open its databases), and before xdist starts any worker."""
     if not _configured_at_start(early_config):
         return
-    controller = SandboxController(
-        _isolation_request(early_config), early_config.known_args_namespace.tf_keep_sandboxes
-    )
+    controller = _new_controller(early_config, early_config.known_args_namespace.tf_keep_sandboxes)
     early_config.stash[CONTROLLER] = controller
     layout = _layout_from_ini(early_config)
     passthrough = _passthrough_paths(early_config, layout)
     controller.router.passthrough.extend(passthrough)
     if layout is None:
+        from tenantfixtures.sandbox.choice import CHOOSER
+
         CHOOSER.choose(controller.request)  # enter the namespace while single-threaded
     explicit = "tenantfixtures" in (early_config.known_args_namespace.plugins or [])
     root = early_config.rootpath
@@ -154,17 +150,28 @@ class _XdistHooks:
     """Registered only with xdist: workers are exec'd, and need the mount capabilities."""
 
     def pytest_xdist_setupnodes(self, config: pytest.Config, specs: object) -> None:
+        from tenantfixtures.sandbox.choice import CHOOSER  # what this process chose, if any
+
         CHOOSER.prepare_workers()
 
 
 def _controller(config: pytest.Config) -> SandboxController:
     """The controller, made when a topology appears from a conftest fixture."""
     if CONTROLLER not in config.stash:
-        controller = SandboxController(_isolation_request(config), config.option.tf_keep_sandboxes)
+        controller = _new_controller(config, config.option.tf_keep_sandboxes)
         controller.router.passthrough.extend(_passthrough_paths(config, None))
         _use_template_dir(config, controller)
         config.stash[CONTROLLER] = controller
     return config.stash[CONTROLLER]
+
+
+def _new_controller(config: pytest.Config, keep_sandboxes: bool) -> SandboxController:
+    """The sandbox machinery (and SQLAlchemy) is imported here, once the project uses it."""
+    from tenantfixtures.sandbox.controller import SandboxController
+
+    controller = SandboxController(_isolation_request(config), keep_sandboxes)
+    controller.router.project_root = config.rootpath
+    return controller
 
 
 def _use_template_dir(config: pytest.Config, controller: SandboxController) -> None:
@@ -185,7 +192,11 @@ def _use_template_dir(config: pytest.Config, controller: SandboxController) -> N
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     """Which isolation mode runs, and why (on a fallback: how to enable namespace mode)."""
-    status = CHOOSER.status if CONTROLLER in config.stash else None
+    if CONTROLLER not in config.stash:
+        return None
+    from tenantfixtures.sandbox.choice import CHOOSER
+
+    status = CHOOSER.status
     return f"tenantfixtures isolation: {status.describe()}" if status is not None else None
 
 
@@ -202,26 +213,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """``@pytest.mark.tenant_scope(...)`` runs the body inside ``tenancy.only(...)``; a sandbox
-    escape fails the test with its message, even if the code caught the error (or it surfaced
-    as another error, such as SQLite's "not authorized")."""
+    """``@pytest.mark.tenant_scope(...)`` runs the body inside ``tenancy.only(...)``. (Escapes
+    and other guard violations the code caught fail the test through ``guards.violations``.)"""
     marker = item.get_closest_marker("tenant_scope")
     tenancy = item.stash.get(TENANCY, None)
-    failure: Exception | None = None
-    try:
-        if marker is None or tenancy is None:
-            result = yield
-        else:
-            with tenancy.only(*marker.args):
-                result = yield
-    except Exception as exc:
-        failure = exc
-    watch = item.stash.get(ESCAPE_WATCH, None)
-    if watch is not None and watch.violations and not isinstance(failure, SandboxEscapeError):
-        raise SandboxEscapeError("\n".join(watch.violations)) from failure
-    if failure is not None:
-        raise failure
-    return result
+    if marker is None or tenancy is None:
+        return (yield)
+    with tenancy.only(*marker.args):
+        return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -237,6 +236,8 @@ def _tenantfixtures_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
     if topology is None:
         yield
         return
+    from tenantfixtures.lifecycle import allowed_paths, isolated_test
+
     controller = _controller(request.config)
     if topology is not controller.topology:
         ensure_topology(topology, "the tenant_topology fixture")
@@ -257,8 +258,6 @@ def _tenantfixtures_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
     opener = _snapshot_opener(request.config, topology)
     with isolated_test(controller, topology, tenants, mode, allowed, opener) as test:
         request.node.stash[TENANCY] = test.tenancy
-        if test.watch is not None:
-            request.node.stash[ESCAPE_WATCH] = test.watch
         yield
 
 
@@ -309,6 +308,8 @@ def _passthrough_paths(config: pytest.Config, layout: Layout | None) -> list[Pat
     ]
     if layout is not None:
         for path in paths:
+            from tenantfixtures.sandbox.layout import is_within
+
             if is_within(os.path.abspath(path), str(layout.data_dir)):
                 raise pytest.UsageError(
                     f"{path} lies inside the app's data dir {layout.data_dir}, which every"
@@ -325,6 +326,8 @@ def _layout_from_ini(config: pytest.Config) -> Layout | None:
     system_db = ini_value(config, "system_db") or DEFAULT_SYSTEM_DB
     tenant_db = ini_value(config, "tenant_db") or DEFAULT_TENANT_DB
     try:
+        from tenantfixtures.sandbox.layout import Layout
+
         return Layout.create(data_dir, system_db, tenant_db)
     except ValueError as exc:
         raise pytest.UsageError(f"tenantfixtures ini options: {exc}") from None

@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.orm import Session
 
-from tenantfixtures.errors import QueryCountError
+from tenantfixtures.errors import QueryCountError, TenantIsolationError
+from tenantfixtures.guards.violations import active_log, render_all
 from tenantfixtures.sandbox.layout import DatabaseRef, validate_tenant_id
 from tenantfixtures.sandbox.sandbox import Sandbox
 
@@ -197,10 +198,26 @@ class Tenancy:
 
     @contextmanager
     def only(self, *tenant_ids: str) -> Iterator[None]:
-        """Fail the test if code inside touches any tenant database but these."""
+        """Fail the test if code inside touches any tenant database but these.
+
+        A refusal the code inside caught (an app turning it into a 500) is raised again at the
+        end of the block. Every refusal is in the test's violation log too: once it leaves the
+        block as a ``TenantIsolationError``, a test that expects it may catch it
+        (``pytest.raises``); otherwise the test fails with it."""
         allowed = frozenset(validate_tenant_id(tenant_id) for tenant_id in tenant_ids)
-        with self._sandbox.only(allowed):
-            yield
+        log = active_log()
+        with self._sandbox.only(allowed) as scope:
+            try:
+                yield
+            except TenantIsolationError as error:
+                if log is not None:
+                    log.carried_by(scope.violations, error)
+                raise
+        if scope.violations:
+            caught = TenantIsolationError(render_all(scope.violations))
+            if log is not None:
+                log.carried_by(scope.violations, caught)
+            raise caught
 
     @contextmanager
     def using(self, tenant_id: str) -> Iterator[None]:

@@ -7,12 +7,14 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import Engine, MetaData
 
-EngineInitializer = Callable[[Engine], None]
+if TYPE_CHECKING:
+    from sqlalchemy import Engine, MetaData
+
+EngineInitializer = Callable[["Engine"], None]
 DEFAULT_SYSTEM_DB = "system.db"
 DEFAULT_TENANT_DB = "organizations/{tenant}/tenant.db"
 TENANT_PLACEHOLDER = "{tenant}"
@@ -54,6 +56,8 @@ class Topology:
 
 def ensure_topology(value: object, source: str) -> Topology:
     """Check what a ``tenant_topology`` fixture (or the ini) produced, naming the fix if wrong."""
+    from sqlalchemy import MetaData  # a topology exists: the project uses SQLAlchemy
+
     if not isinstance(value, Topology):
         raise pytest.UsageError(
             f"{source} returned {type(value).__name__}, expected tenantfixtures.Topology:"
@@ -70,6 +74,13 @@ def ensure_topology(value: object, source: str) -> Topology:
         validate_layout_paths(value.system_db, value.tenant_db)
     except ValueError as exc:
         raise pytest.UsageError(f"{source}: {exc}") from None
+    from tenantfixtures.errors import UnsafeTenantIdError
+    from tenantfixtures.sandbox.layout import validate_tenant_id
+
+    try:
+        validate_tenant_id(value.default_tenant)
+    except UnsafeTenantIdError as exc:
+        raise pytest.UsageError(f"{source}: default_tenant: {exc}") from None
     for cache in value.engine_caches:
         if not (callable(cache) or hasattr(cache, "clear")):
             raise pytest.UsageError(
@@ -129,8 +140,8 @@ def topology_from_ini(config: pytest.Config) -> Topology | None:
         key: ini_value(config, key) for key in ("system_db", "tenant_db", "default_tenant")
     }
     topology = Topology(
-        system=resolve_import_path(system, "tenantfixtures_system_metadata"),
-        tenant=resolve_import_path(tenant, "tenantfixtures_tenant_metadata"),
+        system=_metadata_from_ini(system, "tenantfixtures_system_metadata"),
+        tenant=_metadata_from_ini(tenant, "tenantfixtures_tenant_metadata"),
         data_dir=data_dir,
         system_initializer=_optional_import(config, "system_initializer"),
         tenant_initializer=_optional_import(config, "tenant_initializer"),
@@ -142,6 +153,18 @@ def topology_from_ini(config: pytest.Config) -> Topology | None:
         **{key: value for key, value in optional.items() if value},
     )
     return ensure_topology(topology, "the tenantfixtures ini options")
+
+
+def _metadata_from_ini(spec: str, option: str) -> MetaData:
+    from sqlalchemy import MetaData
+
+    target = resolve_import_path(spec, option)
+    if not isinstance(target, MetaData):
+        raise pytest.UsageError(
+            f"{option} = {spec!r} is a {type(target).__name__}, not a sqlalchemy MetaData:"
+            " name the metadata of the declarative base, e.g. 'app.database:SystemBase.metadata'"
+        )
+    return target
 
 
 def _optional_import(config: pytest.Config, key: str) -> Any:
@@ -161,6 +184,12 @@ def resolve_import_path(spec: str, option: str) -> Any:
         raise pytest.UsageError(
             f"{option} = {spec!r}: module {module_name!r} cannot be imported ({exc});"
             f" check the module name and the ini 'pythonpath' setting"
+        ) from None
+    except Exception as exc:  # the module itself fails: a missing setting, a bad import-time call
+        raise pytest.UsageError(
+            f"{option} = {spec!r}: importing {module_name!r} raised"
+            f" {type(exc).__name__}: {exc}; fix that module (run python -c 'import"
+            f" {module_name}' to see the traceback)"
         ) from None
     for part in attribute_path.split("."):
         try:

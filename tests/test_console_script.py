@@ -12,7 +12,6 @@ import pytest
 from tenantfixtures.cli import build_parser
 
 SCRIPT = Path(sys.executable).with_name("tenantfixtures")
-CHECKED = ["doctor"]  # the flaky detector's subcommands are checked by their owners' tests
 REST_MARKUP = re.compile(r"``|:(?:func|class|meth|mod|ref|doc):`")
 
 
@@ -45,12 +44,43 @@ def test_version_comes_from_the_installed_package(pytester: pytest.Pytester):
     assert result.outlines == [f"tenantfixtures {version('tenantfixtures')}"]
 
 
-def test_top_level_and_doctor_help_state_everything():
-    parser = build_parser()
-    commands = subcommands(parser)
-    assert help_problems(parser) == []
-    for name in CHECKED:
-        assert help_problems(commands[name]) == []
+def every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parser and its subcommands' parsers, nested ones (quarantine check) included."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += every_parser(sub)
+    return found
+
+
+def test_every_command_states_everything():
+    parsers = every_parser(build_parser())
+    assert len(parsers) > 9
+    assert [problem for parser in parsers for problem in help_problems(parser)] == []
+    assert [parser.prog for parser in parsers if not parser.description] == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [parser.prog.split()[1:] for parser in every_parser(build_parser())],
+    ids=lambda command: " ".join(command) or "top-level",
+)
+def test_every_help_as_printed_by_the_console_script(pytester: pytest.Pytester, command):
+    result = pytester.run(SCRIPT, *command, "--help")
+    assert result.ret == 0
+    text = result.stdout.str()
+    assert not REST_MARKUP.search(text)
+    usage = " ".join(text.split("\n\n")[0].split())
+    assert "--rounds N " not in usage or "[--rounds N]" in usage  # an option, not required
+    for choices in re.findall(r"--format \{([^}]*)\}", usage):
+        names = choices.split(",")
+        assert names == ["md", *sorted(names[1:])]
+
+
+def test_quarantine_action_help_lists_the_actions(pytester: pytest.Pytester):
+    result = pytester.run(SCRIPT, "quarantine", "--help")
+    result.stdout.fnmatch_lines(["  ACTION * one of: check", "    check * exit 1 if an entry*"])
 
 
 def test_doctor_help_is_plain_text(pytester: pytest.Pytester):

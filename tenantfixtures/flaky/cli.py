@@ -83,10 +83,16 @@ def _existing_store(args: argparse.Namespace) -> Store:
 
 
 def _entries(path: str | None) -> list[quarantine.Entry]:
-    if path:
-        return quarantine.load(Path(path))
-    default = Path(quarantine.DEFAULT_FILE)
-    return quarantine.load(default) if default.is_file() else []
+    """The quarantine entries in force: an expired one is named on stderr and not applied."""
+    file = Path(path or quarantine.DEFAULT_FILE)
+    if not path and not file.is_file():
+        return []
+    entries = quarantine.load(file)
+    stale = quarantine.expired(entries)
+    if stale:
+        message = quarantine.expiry_message(stale, file)
+        print(f"{message}\nexpired entries are not applied: those tests count", file=sys.stderr)
+    return [entry for entry in entries if entry not in stale]
 
 
 def _write(text: str, output: str | None) -> None:
@@ -227,7 +233,10 @@ def _since_option(parser: argparse.ArgumentParser) -> None:
 def _report_options(parser: argparse.ArgumentParser) -> None:
     _history_option(parser)
     parser.add_argument(
-        "--format", choices=FORMATS, default="md", help="report format (default: md)"
+        "--format",
+        choices=["md", *sorted(set(FORMATS) - {"md"})],
+        default="md",
+        help="report format (default: md)",
     )
     _output_option(parser)
     parser.add_argument(
@@ -247,7 +256,13 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
 
 def add_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register the flaky detector's subcommands on the tenantfixtures console script."""
-    report = subparsers.add_parser("report", help="classify the recorded history and report it")
+    report = subparsers.add_parser(
+        "report",
+        help="classify the recorded history and report it",
+        description="Classify every recorded test (broken, order-dependent, parallel-only,"
+        " flaky, stable) from the history store and write the report: Markdown, HTML, JUnit"
+        " XML or JSON.",
+    )
     _report_options(report)
     _since_option(report)
     report.add_argument(
@@ -261,6 +276,9 @@ def add_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
         "nightly",
         help="run the suite N times in varied order/parallelism, confirm suspects, report",
         usage="tenantfixtures nightly [--rounds N] [options] -- <pytest args>",
+        description="Run the suite several rounds in shuffled order, serially and under xdist,"
+        " recording every attempt; confirm each suspect with targeted reruns (naming the"
+        " culprit of an order-dependent test), store the verdicts and write the report.",
     )
     nightly.add_argument(
         "--rounds",
@@ -297,6 +315,8 @@ def add_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     replay_parser = subparsers.add_parser(
         "replay",
         help="rerun a recorded failing attempt: same order, worker split and seeds",
+        description="Rerun a recorded failing attempt of NODEID as it ran: the same tests"
+        " before it on its worker, in the same order, with the same seeds.",
     )
     replay_parser.add_argument("nodeid", metavar="NODEID", help="the failing test's node id")
     _history_option(replay_parser)
@@ -315,13 +335,21 @@ def add_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     durations = subparsers.add_parser(
         "durations",
         help="export median recorded durations in pytest-split's .test_durations format",
+        description="Write each test's median recorded duration (passed and failed attempts)"
+        " as JSON, the .test_durations file pytest-split balances its groups with.",
     )
     _history_option(durations)
     _output_option(durations, "stdout; pytest-split reads .test_durations")
     _since_option(durations)
     durations.set_defaults(handler=_guarded("durations", cmd_durations))
 
-    ingest_parser = subparsers.add_parser("ingest", help="import JUnit XML files into the history")
+    ingest_parser = subparsers.add_parser(
+        "ingest",
+        help="import JUnit XML files into the history",
+        description="Import JUnit XML files (from pytest or other tools) into the history"
+        " store as runs, so CI jobs that do not record directly are classified too. A file"
+        " already imported is skipped.",
+    )
     _history_option(ingest_parser)
     ingest_parser.add_argument(
         "files", nargs="+", metavar="JUNIT_XML", help="JUnit XML files (pytest's or other tools')"
@@ -337,10 +365,22 @@ def add_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
         )
     ingest_parser.set_defaults(handler=_guarded("ingest", cmd_ingest))
 
-    quarantine_parser = subparsers.add_parser("quarantine", help="quarantine file checks")
-    actions = quarantine_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    quarantine_parser = subparsers.add_parser(
+        "quarantine",
+        help="quarantine file checks",
+        description=f"Check the quarantine file ({quarantine.DEFAULT_FILE}): quarantined"
+        " tests still run and are recorded, but cannot fail the build until their entry"
+        " expires.",
+    )
+    actions = quarantine_parser.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="one of: check"
+    )
     check = actions.add_parser(
-        "check", help="exit 1 if an entry expired, 2 if the file is malformed"
+        "check",
+        help="exit 1 if an entry expired, 2 if the file is malformed",
+        description="Validate the quarantine file: exit 0 when every entry is well formed and"
+        " unexpired, 1 when an entry expired (it is no longer applied), 2 when the file is"
+        " malformed (unknown tables or keys, missing fields).",
     )
     check.add_argument(
         "file",

@@ -2,7 +2,8 @@
 
 - fails in every round and alone: broken;
 - fails only under xdist, passes alone: run on two workers beside the tests that overlapped its
-  failures; a partner is named when those co-runs reject "independent flakes" (parallel-only);
+  failures; a partner is named when the test fails in every co-run beside it, rejecting "a
+  flake at its observed rate" (parallel-only);
 - passes alone, fails in some orders: every test whose presence earlier in the same process
   matches its failures is a candidate polluter, run right before it; fails alone but passes in
   some orders: the same for the state-setter (order-dependent); a bisected failing prefix when
@@ -175,70 +176,53 @@ class Judge:
         self.log(f"    overlapped its failures: {', '.join(partners) or 'none'}")
         if not partners:
             return None
-        rates = {partner: self._partner_rate(partner) for partner in partners}
 
         def pvalue_for(alone: int, runs: int) -> float:
-            return max(collision_pvalue(self.rate, r, alone, runs) for r in rates.values())
+            return collision_pvalue(self.rate, alone, runs)
 
         alone_needed, runs_needed = plan(pvalue_for, len(partners))
-        confirmed: dict[str, int] = {}
+        confirmed: list[str] = []
         for partner in partners:
-            runs = yield from self._co_runs(partner, runs_needed)
-            if runs is not None:
-                confirmed[partner] = runs
+            if (yield from self._co_runs(partner, runs_needed)):
+                confirmed.append(partner)
         if not confirmed:
             return None
         yield from self._alone_runs(alone_needed)
         if any(self.alone):
             return self._contradicted(victim=True)
-        target = ALPHA / len(partners)
-        named: dict[str, float] = {}
-        for partner, count in confirmed.items():
-            value = collision_pvalue(self.rate, rates[partner], len(self.alone), count)
-            if value <= target:
-                named[partner] = value
-        if not named:
+        value = pvalue_for(len(self.alone), runs_needed)
+        if value > ALPHA / len(partners):
             return None
-        worst = max(named.values())
         return self._finding(
             Classification.PARALLEL_ONLY,
             f"failed {self.failed}/{self.total} rounds, only under xdist; passed "
-            f"{len(self.alone)}/{len(self.alone)} alone; every co-run beside "
-            + ", ".join(f"{p} ({_p(v)})" for p, v in named.items())
-            + f" had a failure ({runs_needed} each), against independent flakes at "
-            f"{self.rate.low:.0%}-{self.rate.high:.0%} (Bonferroni over {len(partners)})",
-            tuple(named),
-            worst,
+            f"{len(self.alone)}/{len(self.alone)} alone, failed in each of {runs_needed} co-runs"
+            f" beside {', '.join(confirmed)}, {_p(value)} against a flake failing "
+            f"{self.rate.low:.0%}-{self.rate.high:.0%} of the time"
+            f" (Bonferroni over {len(partners)} partners)",
+            tuple(confirmed),
+            value,
         )
 
-    def _partner_rate(self, partner: str) -> Interval:
-        """A partner that fails serially anyway (broken, brittle) proves nothing by failing:
-        its rate is then taken as 1, so only this test's own failures count."""
-        if self.rounds.fails_serially(partner):
-            return Interval(1.0, 1.0)
-        return self.rounds.rate(partner)
-
-    def _co_runs(self, partner: str, needed: int) -> Generator[Probe, ProbeResult, int | None]:
-        """Co-runs side by side until ``needed`` overlapped with a failure each and this test
-        failed at least once; None when one passed cleanly (or too many missed each other)."""
-        overlapped = missed = own = 0
+    def _co_runs(self, partner: str, needed: int) -> Generator[Probe, ProbeResult, bool]:
+        """Co-runs side by side until this test failed in ``needed`` that overlapped; False at
+        the first overlapped one it passed (or when too many missed each other)."""
+        overlapped = missed = 0
         pair = tuple(sorted((self.nodeid, partner)))
-        partner_counts = not self.rounds.fails_serially(partner)
         while overlapped < needed:
             result = yield Probe(pair, parallel=True, key=("beside", pair, overlapped + missed))
             if not result.overlapped:
                 missed += 1
                 self.log(f"    beside {partner}: did not overlap")
                 if missed > MAX_NO_OVERLAP:
-                    return None
+                    return False
                 continue
             mine, theirs = result.failed(self.nodeid), result.failed(partner)
             self.log(f"    beside {partner}: {_pair_outcome(mine, theirs)}")
-            if not (mine or (theirs and partner_counts)):
-                return None
+            if not mine:
+                return False
             overlapped += 1
-            own += mine
-        return overlapped if own else None
+        return True
 
     # -- order-dependent ----------------------------------------------------------------------
     def _order(self, victim: bool) -> Generator[Probe, ProbeResult, Finding]:

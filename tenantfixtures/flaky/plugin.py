@@ -1,6 +1,7 @@
 """pytest wiring for the flaky-test recorder and quarantine (options and hooks live here).
 
-Nothing is registered unless its option is set, so runs without ``--tf-history`` pay nothing.
+Nothing is registered unless its option is set, so runs without ``--tf-history`` pay nothing:
+the recorder and its store (SQLAlchemy) are imported only then.
 """
 
 from pathlib import Path
@@ -9,8 +10,6 @@ import pytest
 
 from tenantfixtures.flaky import quarantine
 from tenantfixtures.flaky.order import OrderControl, read_selection
-from tenantfixtures.flaky.record import Recorder
-from tenantfixtures.flaky.store import DEFAULT_HISTORY, label, spool_dir_for
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,32 +72,62 @@ def _configure_quarantine(config: pytest.Config) -> None:
         config.pluginmanager.register(quarantine.QuarantinePlugin(entries), "tf-quarantine")
 
 
+def _configure_recorder(config: pytest.Config, target: str) -> None:
+    from tenantfixtures.flaky.record import Recorder
+
+    recorder = Recorder(config, target, _spool_dir(config, target))
+    config.pluginmanager.register(recorder, "tf-recorder")
+
+
 def _spool_dir(config: pytest.Config, target: str) -> Path:
     """Create the history's journal directory now, so a bad location is one usage error."""
-    spool = spool_dir_for(target, config.rootpath)
-    problem: str | None = None
-    if "://" not in target and Path(target).expanduser().is_dir():
-        problem = "it is a directory"
-    else:
-        try:
-            spool.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            problem = f"cannot create {spool}: {exc.strerror or exc}"
-    if problem is None and not (spool / ".").exists():
-        problem = f"{spool} is not a directory"
-    if problem is None:
-        probe = spool / ".tf-write-check"
-        try:
-            probe.touch()
-            probe.unlink()
-        except OSError as exc:
-            problem = f"cannot write in {spool}: {exc.strerror or exc}"
+    from tenantfixtures.flaky.store import DEFAULT_HISTORY, label, spool_dir_for
+
+    try:
+        spool = spool_dir_for(target, config.rootpath)
+        problem = _unusable(target, spool)
+    except (OSError, RuntimeError) as exc:  # a name too long, ~ of an unknown user
+        problem = f"not a usable path: {getattr(exc, 'strerror', None) or exc}"
     if problem is not None:
         raise pytest.UsageError(
             f"--tf-history={label(target)}: {problem}; pass a file in a writable directory,"
             f" e.g. --tf-history={DEFAULT_HISTORY}"
         )
     return spool
+
+
+def _unusable(target: str, spool: Path) -> str | None:
+    """Why the recorder could not keep its journal (or the SQLite file) there, if it cannot."""
+    if "://" not in target and Path(target).expanduser().is_dir():
+        return "it is a directory"
+    try:
+        spool.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create {spool}: {exc.strerror or exc}"
+    if not (spool / ".").exists():
+        return f"{spool} is not a directory"
+    probe = spool / ".tf-write-check"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        return f"cannot write in {spool}: {exc.strerror or exc}"
+    return None
+
+
+def pytest_tenantfixtures_passthrough_paths(config: pytest.Config) -> list[Path]:
+    """A SQLite history and its journals are the recorder's, written while tests run: never
+    sandboxed, and the sandbox refuses them inside the app's data dir (one usage error)."""
+    target = config.known_args_namespace.tf_history or config.getini("tenantfixtures_history")
+    if not target or "://" in str(target):
+        return []
+    from tenantfixtures.flaky.store import spool_dir_for
+
+    try:
+        path = Path(target).expanduser().resolve()
+        return [path, spool_dir_for(str(path), config.rootpath)]
+    except (OSError, RuntimeError):  # pytest_configure names the problem as a usage error
+        return []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,6 +139,4 @@ def pytest_configure(config: pytest.Config) -> None:
     _configure_quarantine(config)
     target = config.getoption("tf_history") or config.getini("tenantfixtures_history")
     if target and not hasattr(config, "workerinput"):
-        target = str(target)
-        recorder = Recorder(config, target, _spool_dir(config, target))
-        config.pluginmanager.register(recorder, "tf-recorder")
+        _configure_recorder(config, str(target))

@@ -5,8 +5,6 @@ The file is TOML, one ``[[quarantine]]`` table per test with ``test``, ``owner``
 """
 
 import datetime as dt
-import difflib
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,8 @@ _TABLE = "quarantine"
 
 
 def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, known, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -67,6 +67,8 @@ def _entry(raw: Any, index: int, path: Path) -> Entry:
 
 def load(path: Path) -> list[Entry]:
     """Parse the quarantine file; every problem is a :class:`QuarantineError` naming the fix."""
+    import tomllib  # here, not at start-up: most projects have no quarantine file
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

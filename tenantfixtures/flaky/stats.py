@@ -48,14 +48,11 @@ def order_pvalue(rate: Interval, alone: int, pairs: int, *, victim: bool) -> flo
     return worst(pvalue, rate)
 
 
-def collision_pvalue(rate: Interval, partner: Interval, alone: int, co_runs: int) -> float:
-    """P(``alone`` passes alone and a failure in each of ``co_runs`` side-by-side runs) for two
-    independent flakes (the partner's rate taken at its worst too)."""
-
-    def pvalue(p: float) -> float:
-        return max((1 - p) ** alone * (1 - (1 - p) * (1 - q)) ** co_runs for q in partner.points())
-
-    return worst(pvalue, rate)
+def collision_pvalue(rate: Interval, alone: int, co_runs: int) -> float:
+    """P(``alone`` passes alone and a failure of the test itself in each of ``co_runs``
+    side-by-side runs) for a flake. Only the test's own failures count: the partner's rate,
+    unknown and possibly near 1 (a partner broken anyway), then never weakens the test."""
+    return order_pvalue(rate, alone, co_runs, victim=True)
 
 
 def plan(pvalue: Callable[[int, int], float], candidates: int) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tenantfixtures.flaky.models import Attempt, Finding, Outcome, Run
 from tenantfixtures.flaky.spool import read_journal
-from tenantfixtures.redact import redact
+from tenantfixtures.redact import is_secret_key, redact
 
 SCHEMA_VERSION = 2  # 2: runs.seed_source/data_seed/rootdir, findings.p_value/confirmed
 
@@ -98,13 +98,33 @@ class StoreError(Exception):
 
 
 def label(target: str) -> str:
-    """``target`` fit to print: a URL's password hidden, anything unparsable redacted."""
+    """``target`` fit to print: a URL's password hidden, also one in the query string or one
+    with an unescaped ``@`` (which the URL parser splits into the host)."""
     if "://" not in target:
         return target
     try:
-        return sa.make_url(target).render_as_string(hide_password=True)
+        url = sa.make_url(target)
     except Exception:
         return redact(target)
+    shown = url.render_as_string(hide_password=True)
+    if "@" in (url.host or "") or any(is_secret_key(key) for key in url.query):
+        return redact(shown)
+    return shown
+
+
+def _secrets(target: str) -> list[str]:
+    """The parts of a URL a driver's message may quote that hold (part of) its password."""
+    try:
+        url = sa.make_url(target) if "://" in target else None
+    except Exception:
+        return []
+    if url is None:
+        return []
+    found = [url.password, *(value for key, value in url.query.items() if is_secret_key(key))]
+    host = url.host or ""
+    if "@" in host:  # an unescaped @: the password's tail was taken for the host
+        found.append(host.rpartition("@")[0] + "@")
+    return [str(part) for part in found if part]
 
 
 def spool_dir_for(target: str, rootdir: Path) -> Path:
@@ -135,6 +155,7 @@ class Store:
     def __init__(self, target: str) -> None:
         self.target = target
         self.label = label(target)
+        self._secrets = _secrets(target)
         try:
             if "://" not in target:  # a path: SQLite, the default
                 path = Path(target).expanduser().resolve()
@@ -146,8 +167,8 @@ class Store:
                 self.engine = sa.create_engine(target)
         except Exception as exc:
             raise StoreError(
-                f"cannot use history store {self.label!r}: {_reason(exc)}; pass a file path or "
-                "a SQLAlchemy URL such as postgresql+psycopg://user@host/db"
+                f"cannot use history store {self.label!r}: {_reason(exc, self._secrets)};"
+                " pass a file path or a SQLAlchemy URL such as postgresql+psycopg://user@host/db"
             ) from exc
         with self._guard("open"):
             self._ensure_schema()
@@ -160,7 +181,7 @@ class Store:
             raise
         except Exception as exc:
             raise StoreError(
-                f"history store {self.label!r} failed to {action}: {_reason(exc)} "
+                f"history store {self.label!r} failed to {action}: {_reason(exc, self._secrets)} "
                 "(check the path/URL, permissions and that it is a tenantfixtures history store)"
             ) from exc
 
@@ -304,12 +325,16 @@ class Store:
         try:
             return self.engine.connect()
         except Exception as exc:
-            raise StoreError(f"cannot read history store {self.label!r}: {_reason(exc)}") from exc
+            raise StoreError(
+                f"cannot read history store {self.label!r}: {_reason(exc, self._secrets)}"
+            ) from exc
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: Exception, secrets: Sequence[str]) -> str:
     """The first line of a driver's message, redacted (some quote the URL they were given)."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for secret in secrets:
+        text = text.replace(secret, "***")
     return redact(text)
 
 

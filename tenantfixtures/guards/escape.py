@@ -5,6 +5,10 @@ It watches the lowest layers, so nothing slips past: Python's audit events ``sql
 (every SQLite open, whatever the library or thread, after the redirect had its say) and
 ``open`` (every file opened for writing), plus SQLAlchemy checkouts of non-SQLite engines.
 Audit hooks cannot be removed, so one hook per process dispatches to the active guard.
+
+Each escape is recorded in the test's violation log (``guards.violations``): the test fails even
+if the app caught the error, whether in setup, in the body or in a fixture's teardown. SQLAlchemy
+and the sandbox layout are imported when the guard is first used, not at pytest start-up.
 """
 
 from __future__ import annotations
@@ -12,83 +16,87 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pytest
-from sqlalchemy import Engine, event
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any, cast
 
 from tenantfixtures.errors import SandboxEscapeError
+from tenantfixtures.guards.violations import GuardKind, Mode, record
 from tenantfixtures.sandbox import sqlite
-from tenantfixtures.sandbox.layout import is_within
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 # SQLite files other tools keep next to a project (coverage.py's data file).
 _ALWAYS_ALLOWED_NAMES = (".coverage",)
-
-
-class SandboxEscapeWarning(pytest.PytestWarning):
-    """``--tf-guard=warn``: a sandbox escape that was let through."""
+_BACKENDS = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mssql": "SQL Server"}
+_SANDBOXED_ADVICE = (
+    "Open databases through the app's data dir (they are served from the sandbox), or allow it"
+    " with @pytest.mark.allow_path(...)"
+)
 
 
 @dataclass
 class EscapeWatch:
-    """What one test may touch, and what it touched that it should not have."""
+    """What one test may touch; what it touched that it should not have goes to its log."""
 
     sandbox_root: Path
     data_dir: Path
     allowed: list[str]
-    mode: str
-    violations: list[str] = field(default_factory=list)
+    mode: Mode
 
-    def check_url(self, url: str) -> None:
+    def check_url(self, url: str, backend: str) -> None:
+        """A server database (``url`` without its password) is shared by every test and run:
+        tenantfixtures sandboxes SQLite files only."""
         if not any(url.startswith(prefix) for prefix in self.allowed):
-            self._violation(f"connected to the database {url}")
+            self._violation(
+                f"connected to the {backend} database {url}, which tenantfixtures does not"
+                " sandbox (SQLite files only): every test and run shares it",
+                f"Point the app at SQLite files under its data dir in tests, or allow it with"
+                f" @pytest.mark.allow_path({url!r})",
+            )
 
     def check_sqlite(self, path: str) -> None:
         absolute = os.path.realpath(path)  # a symlink is where it points
-        if is_within(absolute, str(self.sandbox_root)) or self._allowed_path(absolute):
+        if _is_within(absolute, str(self.sandbox_root)) or self._allowed_path(absolute):
             return
-        self._violation(f"opened the SQLite database {absolute}")
+        self._violation(f"opened the SQLite database {absolute}", _SANDBOXED_ADVICE)
 
     def check_write(self, path: str) -> None:
         """Redirect mode's backstop: a write under the real data dir that no wrapper served.
         (In namespace mode the sandbox root *is* the data dir's path: every write is safe.)"""
         absolute = os.path.realpath(path)
         if (
-            is_within(absolute, str(self.data_dir))
-            and not is_within(absolute, str(self.sandbox_root))
+            _is_within(absolute, str(self.data_dir))
+            and not _is_within(absolute, str(self.sandbox_root))
             and not self._allowed_path(absolute)
         ):
-            self._violation(f"opened {absolute} for writing, under the app's real data dir")
+            self._violation(
+                f"opened {absolute} for writing, under the app's real data dir", _SANDBOXED_ADVICE
+            )
 
     def record(self, message: str) -> None:
-        """A refusal made elsewhere (redirect mode's ATTACH or subprocess veto): the test
-        fails with it even if the app caught the error."""
-        if self.mode == "warn":
-            warnings.warn(SandboxEscapeWarning(message), stacklevel=3)
-        else:
-            self.violations.append(message)
+        """A refusal made elsewhere (redirect mode's ATTACH or subprocess veto, which raise
+        their own error): the test fails with it even if the app caught the error."""
+        record(GuardKind.SANDBOX_ESCAPE, message, mode=self.mode)
 
     def _allowed_path(self, absolute: str) -> bool:
         if os.path.basename(absolute).startswith(_ALWAYS_ALLOWED_NAMES):
             return True
-        return any(is_within(absolute, os.path.realpath(p)) for p in self.allowed if "://" not in p)
+        return any(
+            _is_within(absolute, os.path.realpath(p)) for p in self.allowed if "://" not in p
+        )
 
-    def _violation(self, what: str) -> None:
+    def _violation(self, what: str, advice: str) -> None:
         message = (
-            f"sandbox escape: the test {what}; its sandbox is {self.sandbox_root}."
-            " Open databases through the app's data dir (they are served from the sandbox), or"
-            " allow it with @pytest.mark.allow_path(...) or the ini option"
+            f"the test {what}; its sandbox is {self.sandbox_root}. {advice} or the ini option"
             " tenantfixtures_allowed_paths (--tf-guard=warn|off to relax every guard)"
         )
-        self.record(message)
+        violation = record(GuardKind.SANDBOX_ESCAPE, message, mode=self.mode)
         if self.mode != "warn":
-            raise SandboxEscapeError(message)
+            raise SandboxEscapeError(violation.render())
 
 
 class EscapeGuard:
@@ -97,13 +105,16 @@ class EscapeGuard:
     def __init__(self) -> None:
         self.watch: EscapeWatch | None = None
         self._checking = threading.local()
+        from sqlalchemy import Engine, event
+
         sys.addaudithook(self._audit)
         event.listen(Engine, "engine_connect", self._on_engine_connect)
 
     def begin(
         self, sandbox_root: Path, data_dir: Path, allowed: Iterable[str], mode: str
     ) -> EscapeWatch:
-        self.watch = EscapeWatch(sandbox_root, data_dir, list(allowed), mode)
+        """Watch one test; ``mode`` is ``--tf-guard`` (fail or warn)."""
+        self.watch = EscapeWatch(sandbox_root, data_dir, list(allowed), cast(Mode, mode))
         return self.watch
 
     def end(self) -> None:
@@ -129,8 +140,16 @@ class EscapeGuard:
 
     def _on_engine_connect(self, connection: Connection) -> None:
         watch = self.watch
-        if watch is not None and connection.engine.dialect.name != "sqlite":
-            watch.check_url(connection.engine.url.render_as_string(hide_password=True))
+        engine = connection.engine
+        if watch is not None and engine.dialect.name != "sqlite":
+            url = engine.url.set(password=None).render_as_string(hide_password=False)
+            watch.check_url(url, _BACKENDS.get(engine.dialect.name, engine.dialect.name))
+
+
+def _is_within(path: str, root: str) -> bool:
+    from tenantfixtures.sandbox.layout import is_within  # imports SQLAlchemy: not at start-up
+
+    return is_within(path, root)
 
 
 def _writes(args: tuple[Any, ...]) -> bool:

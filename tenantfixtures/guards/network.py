@@ -35,8 +35,8 @@ and ``os.write`` on a socket's file descriptor.
 A lookup that asyncio runs in its executor thread (``loop.getaddrinfo``, ``run_in_executor``,
 ``asyncio.to_thread``) is reported with the call site of the coroutine that submitted it.
 
-Violations are recorded as well as raised: an app that catches the error (and answers 502, or
-retries) still fails the test, see ``NetworkGuard.settle``.
+Violations are recorded in the test's violation log as well as raised: an app that catches the
+error (and answers 502, or retries) still fails the test (see ``guards.violations``).
 """
 
 from __future__ import annotations
@@ -48,19 +48,20 @@ import ipaddress
 import re
 import socket
 import sys
-import sysconfig
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import FrameType
-from typing import Any, Literal
+from typing import Any
 
-import pytest
+from tenantfixtures.guards.violations import (
+    GuardKind,
+    Mode,
+    Violation,
+    call_site,
+    record,
+    submitted_from,
+)
 
-from tenantfixtures.redact import redact
-
-Mode = Literal["fail", "warn"]
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _INTERNET = (socket.AF_INET, socket.AF_INET6)
 # Socket types whose connect() sends no packet (no handshake): only their sends count.
@@ -70,10 +71,6 @@ _LOOKUPS = ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr",
 # What inet_aton (and so the C library's resolver) reads as an IPv4 address: 127.1, 0x7f.1,
 # 0177.0.0.1, 2130706433. ``ipaddress`` refuses these; they are addresses, never names.
 _INET_ATON = re.compile(r"(?i)(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){0,3}")
-
-
-class NetworkGuardWarning(pytest.PytestWarning):
-    """A test reached the real network while ``--tf-guard=warn``."""
 
 
 class NetworkBlockedError(RuntimeError):
@@ -174,8 +171,8 @@ class NetworkGuard:
     nodeid: str
     mode: Mode
     rules: tuple[AllowRule, ...]
-    violations: list[tuple[Destination, str | None]] = field(default_factory=list)
-    reported: int = 0
+    # Where the test tried to go (once per place: a lookup and its connect are one report).
+    reached: list[Destination] = field(default_factory=list)
     # address -> the names the test resolved to it (asyncio resolves in another thread).
     names: dict[str, set[str]] = field(default_factory=dict)
 
@@ -259,48 +256,29 @@ class NetworkGuard:
         self._violate(Destination(min(names) if names else None, name, None))
 
     def _violate(self, destination: Destination) -> None:
-        where = _caller()
-        pending = self.violations[self.reported :]
-        if not any(destination.same_place(seen) for seen, _ in pending):
-            self.violations.append((destination, where))
+        """Record the destination in the test's violation log (once per place), and refuse it
+        unless the guard only warns."""
+        where = call_site()
+        if not any(destination.same_place(seen) for seen in self.reached):
+            self.reached.append(destination)
+            violation = record(
+                GuardKind.NETWORK, self.message(destination), mode=self.mode, where=where
+            )
+        else:
+            violation = Violation(GuardKind.NETWORK, self.message(destination), where, self.mode)
         if self.mode == "fail":
-            raise NetworkBlockedError(self.message([(destination, where)]))
+            raise NetworkBlockedError(violation.render())
 
-    def message(self, violations: list[tuple[Destination, str | None]]) -> str:
-        """The one explanation users see, in the exception, the failure and the warning."""
-        unique = list(dict.fromkeys(str(destination) for destination, _ in violations))
-        where = next((w for _, w in violations if w), None)
-        first = violations[0][0]
-        host = first.name or first.address or "HOST"
-        text = (
-            f"tenantfixtures network guard: {self.nodeid} tried to reach the real network:"
-            f" {', '.join(unique)}"
-            + (f" (from {where})" if where else "")
-            + ".\nMock it (the `openrouter` fixture, or respx routes), or allow it:"
+    def message(self, destination: Destination) -> str:
+        """What the test reached, and the three ways out (the call site is added by the log)."""
+        host = destination.name or destination.address or "HOST"
+        return (
+            f"{self.nodeid} tried to reach the real network: {destination}."
+            "\nMock it (the `openrouter` fixture, or respx routes), or allow it:"
             f' @pytest.mark.allow_network("{host}") on the test, or'
             f" `tenantfixtures_allowed_hosts = {host}` in the ini file"
             " (--tf-guard=warn only warns, --tf-guard=off disables the guard)."
         )
-        return redact(text)
-
-    def settle(self, item: pytest.Item, failure: BaseException | None) -> None:
-        """After a test phase: fail it, or warn, for what it reached since the last phase.
-
-        The failure replaces whatever the app made of our error (a 502, a retry, an
-        ExceptionGroup from anyio), because the network access is the root cause.
-        """
-        new = self.violations[self.reported :]
-        self.reported = len(self.violations)
-        if not new:
-            return
-        text = self.message(new)
-        if self.mode == "warn":
-            item.warn(NetworkGuardWarning(text))
-            return
-        if failure is not None and not _mentions_guard(failure):
-            detail = redact(f"{type(failure).__name__}: {failure}".splitlines()[0])
-            text += f"\n(the test then failed with {detail})"
-        pytest.fail(text, pytrace=False)
 
 
 class _Patches:
@@ -474,17 +452,13 @@ class _Patches:
         def run_in_executor(loop: Any, executor: Any, func: Any, *args: Any) -> Any:
             if self.active is None or asyncio.iscoroutinefunction(func) or not callable(func):
                 return real(loop, executor, func, *args)  # the real one raises its own errors
-            origin = _caller()
+            origin = call_site()
             if origin is None:
                 return real(loop, executor, func, *args)
 
             def call(*inner: Any) -> Any:
-                previous = getattr(_ORIGIN, "site", None)
-                _ORIGIN.site = origin
-                try:
+                with submitted_from(origin):
                     return func(*inner)
-                finally:
-                    _ORIGIN.site = previous
 
             return real(loop, executor, call, *args)
 
@@ -531,9 +505,7 @@ class _Patches:
                 guard.check_lookup(sockaddr[0])
 
 
-# The call site that submitted the running executor job, and getnameinfo(NI_NUMERICHOST) calls
-# in progress, per thread.
-_ORIGIN = threading.local()
+# getnameinfo(NI_NUMERICHOST) calls in progress, per thread.
 _NUMERIC = threading.local()
 
 PATCHES = _Patches()
@@ -587,38 +559,3 @@ def _port(port: object) -> int | None:
         except OSError:
             return None
     return None
-
-
-_OURS = str(Path(__file__).resolve().parent)
-_LIBRARIES = tuple(
-    {
-        path
-        for key in ("stdlib", "platstdlib", "purelib", "platlib")
-        if (raw := sysconfig.get_paths().get(key))
-        for path in (raw, str(Path(raw).resolve()))
-    }
-)
-
-
-def _caller() -> str | None:
-    """The innermost frame of the user's own code (test or app), as ``path:line in func``."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith((_OURS, *_LIBRARIES, "<")):
-            path = Path(filename)
-            with contextlib.suppress(ValueError):
-                path = path.relative_to(Path.cwd())
-            return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"
-        frame = frame.f_back
-    origin: str | None = getattr(_ORIGIN, "site", None)  # an executor job: who submitted it
-    return origin
-
-
-def _mentions_guard(failure: BaseException) -> bool:
-    """Whether the failure is our own error (maybe inside an ExceptionGroup)."""
-    if isinstance(failure, NetworkBlockedError):
-        return True
-    if isinstance(failure, BaseExceptionGroup):
-        return any(_mentions_guard(inner) for inner in failure.exceptions)
-    return False

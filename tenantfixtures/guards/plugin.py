@@ -1,31 +1,35 @@
 """pytest wiring for the guards (options, markers, hooks).
 
-``--tf-guard`` / ``tenantfixtures_guard`` sets the mode of every guard (``GUARD_MODE`` in the
-config stash, for guards added later). The network guard is active from each test's setup to
-the end of its teardown: collection, session start and xdist's execnet channels (pipes opened
-before any test) are never touched.
+``--tf-guard`` / ``tenantfixtures_guard`` sets the mode of the guards that watch the test's
+surroundings, the sandbox-escape and network guards (``GUARD_MODE`` in the config stash).
+``tenancy.only(...)`` and the ``openrouter`` mock are checks the test asked for: they always
+fail.
+
+One hook wrapper (``_checked``, around setup, call and teardown) makes the test's violation log
+the active one, and after the phase fails it (or warns) for what the guards recorded during it,
+even when the code caught their error. The network guard is active during these phases only:
+collection, session start and xdist's execnet channels (pipes opened before any test) are never
+touched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from tenantfixtures.activation import asked_for, enabled_for
-from tenantfixtures.guards.network import (
-    PATCHES,
-    AllowRule,
-    Mode,
-    NetworkGuard,
-    parse_rules,
-)
+
+if TYPE_CHECKING:  # the guards themselves load once a project uses tenantfixtures
+    from tenantfixtures.guards.network import AllowRule, NetworkGuard
+    from tenantfixtures.guards.violations import Mode, Phase
 
 MODES = ("fail", "warn", "off")
 GUARD_MODE = pytest.StashKey[str]()
-ALLOWED_HOSTS = pytest.StashKey[tuple[AllowRule, ...]]()
-NETWORK_GUARD = pytest.StashKey[NetworkGuard]()
+ALLOWED_HOSTS: pytest.StashKey[tuple[AllowRule, ...]] = pytest.StashKey()
+NETWORK_GUARD: pytest.StashKey[NetworkGuard] = pytest.StashKey()
+_CHECKED = pytest.StashKey[bool]()  # tenantfixtures is enabled for this test: check its phases
 _INSTALLED = pytest.StashKey[bool]()
 _MODE_INI = "tenantfixtures_guard"
 _HOSTS_INI = "tenantfixtures_allowed_hosts"
@@ -38,8 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="tf_guard",
         default=None,
         metavar="fail|warn|off",
-        help=f"what the guards do when a test reaches the real network (default: {_MODE_INI}"
-        " from the ini file, else fail)",
+        help="what the guards do when a test reaches the real network or escapes its sandbox"
+        f" (default: {_MODE_INI} from the ini file, else fail)",
     )
     parser.addini(_MODE_INI, "default for --tf-guard: fail, warn or off", default="fail")
     parser.addini(
@@ -64,10 +68,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"{source}: {mode!r} is not a guard mode; use one of {', '.join(MODES)}"
         )
-    try:
-        rules = parse_rules(config.getini(_HOSTS_INI), _HOSTS_INI)
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    rules: tuple[AllowRule, ...] = ()
+    if hosts := config.getini(_HOSTS_INI):
+        from tenantfixtures.guards.network import parse_rules
+
+        try:
+            rules = parse_rules(hosts, _HOSTS_INI)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.stash[GUARD_MODE] = mode
     config.stash[ALLOWED_HOSTS] = rules
     if mode != "off" and asked_for(config):
@@ -76,6 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _install(config: pytest.Config) -> None:
     if not config.stash.get(_INSTALLED, False):
+        from tenantfixtures.guards.network import PATCHES
+
         config.stash[_INSTALLED] = True
         PATCHES.install()
         config.add_cleanup(PATCHES.uninstall)
@@ -83,24 +93,31 @@ def _install(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    """The guard is on for projects (and tests) that use tenantfixtures, never for others."""
+    """The guards are on for projects (and tests) that use tenantfixtures, never for others.
+    (Not ``tryfirst`` as call and teardown are: a bad marker fails setup before it yields, and
+    the wrappers of pytest's logging and capture must have run their own setup by then.)"""
+    item.stash[_CHECKED] = enabled = enabled_for(item)
+    if NETWORK_GUARD in item.stash:  # a rerun reuses the item
+        del item.stash[NETWORK_GUARD]
     mode = item.config.stash.get(GUARD_MODE, "off")
-    if mode != "off" and enabled_for(item):
+    if enabled and mode != "off":
+        from tenantfixtures.guards.network import NetworkGuard
+
         _install(item.config)
         item.stash[NETWORK_GUARD] = NetworkGuard(
-            item.nodeid, cast(Mode, mode), item.config.stash[ALLOWED_HOSTS] + _marked(item)
+            item.nodeid, cast("Mode", mode), item.config.stash[ALLOWED_HOSTS] + _marked(item)
         )
-    return (yield from _guarded(item))
+    return (yield from _checked(item, "setup"))
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    return (yield from _guarded(item))
+    return (yield from _checked(item, "call"))
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    return (yield from _guarded(item))
+    return (yield from _checked(item, "teardown"))
 
 
 def _marked(item: pytest.Item) -> tuple[AllowRule, ...]:
@@ -113,6 +130,8 @@ def _marked(item: pytest.Item) -> tuple[AllowRule, ...]:
                 pytrace=False,
             )
         entries.extend(marker.args or ("*",))
+    from tenantfixtures.guards.network import parse_rules
+
     try:
         return parse_rules(entries, "@pytest.mark.allow_network")
     except ValueError as exc:
@@ -120,12 +139,16 @@ def _marked(item: pytest.Item) -> tuple[AllowRule, ...]:
     pytest.fail(problem, pytrace=False)  # outside the except block: no chained duplicate
 
 
-def _guarded(item: pytest.Item) -> Generator[None, None, None]:
-    """Run one test phase under the item's guard, then fail or warn for what it reached."""
-    guard = item.stash.get(NETWORK_GUARD, None)
-    if guard is None:
+def _checked(item: pytest.Item, phase: Phase) -> Generator[None, None, None]:
+    """Run one test phase with the item's violation log active (and its network guard), then
+    fail the phase, or warn, for the violations recorded during it."""
+    if not item.stash.get(_CHECKED, False):
         return (yield)
-    PATCHES.active = guard
+    from tenantfixtures.guards import violations
+    from tenantfixtures.guards.network import PATCHES
+
+    log = violations.begin(item, phase)
+    PATCHES.active = item.stash.get(NETWORK_GUARD, None)
     failure: BaseException | None = None
     try:
         result = yield
@@ -135,7 +158,10 @@ def _guarded(item: pytest.Item) -> Generator[None, None, None]:
         failure = exc
     finally:
         PATCHES.active = None
-    guard.settle(item, failure)  # outside the except block: no "During handling of ..." noise
+        if phase == "teardown":
+            violations.end(log)
+    # outside the except block: no "During handling of ..." noise
+    violations.report(item, log.take_new(failure), failure)
     if failure is not None:
         raise failure
     return result

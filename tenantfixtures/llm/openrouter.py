@@ -13,13 +13,13 @@ from typing import Any, NoReturn
 import httpx
 import respx
 
+from tenantfixtures.guards.violations import GuardKind, record
 from tenantfixtures.llm import payloads, redact, sse, steps
 from tenantfixtures.llm.clock import running_clock
 from tenantfixtures.llm.errors import OpenRouterMockError
+from tenantfixtures.llm.payloads import DEFAULT_BASE_URL
 from tenantfixtures.llm.steps import Step
 from tenantfixtures.llm.transport import Body, Exchange, Flavour, Router, flavours
-
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class OpenRouterMock:
             return self._error_response(steps.error(400, message="Invalid JSON body"), None)
         if isinstance(step, steps.Stream) and not wants_stream:
             self._fail(
-                f"openrouter: {step} answered call #{len(self.calls)}, which did not ask for"
+                f"{step} answered call #{len(self.calls)}, which did not ask for"
                 ' "stream": true; script reply(...) for it instead'
             )
         timeouts = request.extensions.get("timeout", {})
@@ -224,14 +224,14 @@ class OpenRouterMock:
             if self._default_reply is not None:
                 return self._default_reply
             self._fail(
-                f"openrouter: nothing scripted for model {model!r} (call #{len(self.calls) + 1}"
+                f"nothing scripted for model {model!r} (call #{len(self.calls) + 1}"
                 f" to {self._route_label()}); use openrouter.script(...),"
                 f" openrouter.model({model!r}).script(...) or openrouter.default_reply(...)"
             )
         if script.left == 0:
             done = ", ".join(map(str, script.steps))
             self._fail(
-                f"openrouter: script exhausted: {self._route_label()} {script.label},"
+                f"script exhausted: {self._route_label()} {script.label},"
                 f" call #{script.used + 1} to it, but it has {len(script.steps)} steps ({done})"
             )
         script.used += 1
@@ -308,7 +308,7 @@ class OpenRouterMock:
             lines.append(f"    default reply: {self._default_reply}")
         return "\n".join(
             [
-                f"openrouter: no route matches {request.method} {redact.text(str(request.url))}"
+                f"no route matches {request.method} {redact.text(str(request.url))}"
                 f" (call #{len(self.calls)}); tests never reach the network. Routes:",
                 f"  {self._route_label()}",
                 *(lines or ["    (nothing scripted)"]),
@@ -319,8 +319,11 @@ class OpenRouterMock:
         )
 
     def _fail(self, message: str) -> NoReturn:
-        self.failures.append(message)
-        raise OpenRouterMockError(message)
+        """Refuse the request; the test's violation log fails the test even if the app caught
+        the error (and retried, or fell back to a default answer)."""
+        violation = record(GuardKind.OPENROUTER, message)
+        self.failures.append(violation.render())
+        raise OpenRouterMockError(violation.render())
 
 
 def _json(request: httpx.Request) -> Any:

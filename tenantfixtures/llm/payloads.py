@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+
 # status -> (OpenRouter's message, metadata.error_type or None)
 ERRORS: Mapping[int, tuple[str, str | None]] = {
     400: ("Invalid request: 'messages' must be a non-empty array", "invalid_request"),

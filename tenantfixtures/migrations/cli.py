@@ -84,19 +84,39 @@ def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser = subparsers.add_parser(
         "snapshot",
         help="write the current tenant or system schema as a SQL snapshot (to stdout)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write today's tenant or system schema as a SQL snapshot, so a team"
+        " freezes each released schema once and checks its migration forever. Like doctor, it"
+        " runs pytest in-process on the project and builds (or reuses) the schema templates"
+        " through the project's own topology. Pytest's output goes to stderr, the SQL to"
+        " stdout: tenantfixtures snapshot --tenant > snapshots/tenant-v3.sql",
     )
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--tenant", dest="kind", action="store_const", const="tenant")
-    which.add_argument("--system", dest="kind", action="store_const", const="system")
+    which.add_argument(
+        "--tenant",
+        dest="kind",
+        action="store_const",
+        const="tenant",
+        help="snapshot the tenant schema (one of --tenant and --system is required)",
+    )
+    which.add_argument(
+        "--system",
+        dest="kind",
+        action="store_const",
+        const="system",
+        help="snapshot the system schema (one of --tenant and --system is required)",
+    )
     parser.add_argument(
         "--rows",
         type=int,
         default=0,
         metavar="N",
         help="add N synthetic rows per table: migrations that break only on tables holding"
-        " rows (SQLite's ADD COLUMN ... NOT NULL) need them",
+        " rows (SQLite's ADD COLUMN ... NOT NULL) need them (default: 0)",
     )
-    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    parser.add_argument(
+        "pytest_args",
+        nargs="*",
+        metavar="PYTEST_ARG",
+        help="extra pytest arguments, after -- (default: none)",
+    )
     parser.set_defaults(handler=lambda args: run(args.kind, args.rows, args.pytest_args))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy
@@ -33,12 +34,20 @@ from tenantfixtures.migrations.errors import SchemaMismatchError, require_alembi
 from tenantfixtures.migrations.seed import affinity
 from tenantfixtures.migrations.state import IGNORED_TABLES
 
-SEVERITIES = ("error", "warning")
+
+class Severity(StrEnum):
+    """How bad a difference is; the order of the members is the order of the report."""
+
+    ERROR = "error"  # the app breaks, or the database holds data the models forbid
+    WARNING = "warning"
+
+
+SEVERITIES = tuple(Severity)
 
 
 @dataclass(frozen=True)
 class Difference:
-    severity: str
+    severity: Severity
     table: str
     subject: str  # "column tokens", "index ix_x", "table"
     detail: str
@@ -194,7 +203,7 @@ class _Normaliser:
             if actual is not None and actual != wanted:
                 found.append(
                     Difference(
-                        "error",
+                        Severity.ERROR,
                         model_fk.table.name,
                         f"foreign key {_fk_text(model_fk)}",
                         f"ON UPDATE {actual[0]} ON DELETE {actual[1]} in the database,"
@@ -217,10 +226,10 @@ class _Normaliser:
         kind = entry[0]
         if kind == "add_table":
             table: Table = entry[1]
-            return Difference("error", table.name, "table", "missing from the database")
+            return Difference(Severity.ERROR, table.name, "table", "missing from the database")
         if kind == "remove_table":
             return Difference(
-                "warning", entry[1].name, "table", "in the database, not in the models"
+                Severity.WARNING, entry[1].name, "table", "in the database, not in the models"
             )
         if kind in ("add_column", "remove_column"):
             return self._column_presence(kind, entry[2], entry[3])
@@ -230,37 +239,45 @@ class _Normaliser:
             what = f"{'unique ' if index.unique else ''}index {index.name}"
             table_name = index.table.name if index.table is not None else "?"
             if kind == "add_index":
-                severity = "error" if index.unique else "warning"
+                severity = Severity.ERROR if index.unique else Severity.WARNING
                 return Difference(severity, table_name, what, f"missing (model: on {columns})")
-            return Difference("warning", table_name, what, f"in the database only (on {columns})")
+            return Difference(
+                Severity.WARNING, table_name, what, f"in the database only (on {columns})"
+            )
         if kind in ("add_constraint", "remove_constraint"):
             constraint = entry[-1]
             columns = ", ".join(c.name for c in constraint.columns)
             if kind == "add_constraint":
                 return Difference(
-                    "error",
+                    Severity.ERROR,
                     constraint.table.name,
                     f"unique ({columns})",
                     "missing from the database",
                 )
             return Difference(
-                "warning", constraint.table.name, f"unique ({columns})", "in the database only"
+                Severity.WARNING,
+                constraint.table.name,
+                f"unique ({columns})",
+                "in the database only",
             )
         if kind in ("add_fk", "remove_fk"):
             fk: ForeignKeyConstraint = entry[1]
             if kind == "add_fk":
                 return Difference(
-                    "error",
+                    Severity.ERROR,
                     fk.table.name,
                     f"foreign key {_fk_text(fk)}",
                     "missing from the database",
                 )
             return Difference(
-                "warning", fk.table.name, f"foreign key {_fk_text(fk)}", "in the database only"
+                Severity.WARNING,
+                fk.table.name,
+                f"foreign key {_fk_text(fk)}",
+                "in the database only",
             )
         if kind.startswith("modify_"):
             return self._modification(entry)
-        return Difference("warning", "?", kind, repr(entry[1:]))
+        return Difference(Severity.WARNING, "?", kind, repr(entry[1:]))
 
     def _column_presence(self, kind: str, table: str, column: Column[Any]) -> Difference:
         if kind == "add_column":
@@ -271,14 +288,14 @@ class _Normaliser:
                     " with rows"
                 )
             return Difference(
-                "error",
+                Severity.ERROR,
                 table,
                 f"column {column.name}",
                 f"missing from the database (model: {self.column_text(column)}){hint}",
             )
         blocking = not column.nullable and column.server_default is None and not column.primary_key
         return Difference(
-            "error" if blocking else "warning",
+            Severity.ERROR if blocking else Severity.WARNING,
             table,
             f"column {column.name}",
             f"in the database only ({self.column_text(column)})"
@@ -300,21 +317,21 @@ class _Normaliser:
                 return None  # rule integer-primary-key
             if database:
                 return Difference(
-                    "error",
+                    Severity.ERROR,
                     table,
                     subject,
                     "the database allows NULL, the model says NOT NULL"
                     " (making it NOT NULL needs a table rebuild on SQLite)",
                 )
             return Difference(
-                "error", table, subject, "the database says NOT NULL, the model allows NULL"
+                Severity.ERROR, table, subject, "the database says NOT NULL, the model allows NULL"
             )
         if kind == "modify_type":
             old, new = self.type_name(database), self.type_name(model)
             if affinity(old) == affinity(new):
                 return None  # rule type-affinity
             return Difference(
-                "warning",
+                Severity.WARNING,
                 table,
                 subject,
                 f"declared {old} (affinity {affinity(old)}) in the database,"
@@ -325,7 +342,7 @@ class _Normaliser:
                 return None  # rule database-only-default
             shown = _default_text(database) if database is not None else "none"
             return Difference(
-                "warning",
+                Severity.WARNING,
                 table,
                 subject,
                 f"server default {shown} in the database, {_default_text(model)} in the model",
@@ -369,7 +386,7 @@ def _primary_key_differences(connection: Connection, metadata: MetaData) -> list
         if database != model:
             found.append(
                 Difference(
-                    "error",
+                    Severity.ERROR,
                     table.name,
                     "primary key",
                     f"({', '.join(database) or 'rowid'}) in the database, ({', '.join(model)})"

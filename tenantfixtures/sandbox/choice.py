@@ -26,11 +26,15 @@ from pathlib import Path
 import pytest
 
 from tenantfixtures.sandbox import namespace
-from tenantfixtures.sandbox.isolation import Isolation, IsolationMode, IsolationStatus
+from tenantfixtures.sandbox.isolation import (
+    ISOLATION_CHOICES,
+    Isolation,
+    IsolationMode,
+    IsolationRequest,
+    IsolationStatus,
+)
 from tenantfixtures.sandbox.overlay import NamespaceIsolation
 
-ISOLATION_CHOICES = ("auto", "namespace", "redirect")
-COPY_LIMIT_INI = "tenantfixtures_redirect_copy_limit"
 _RUN_ENV = "TENANTFIXTURES_ISOLATION_RUN"
 _HOW_TO_ENABLE = (
     "to enable it: run as root; or allow unprivileged user namespaces (Ubuntu 23.10+:"
@@ -39,15 +43,6 @@ _HOW_TO_ENABLE = (
     " container, allow unshare and mount (e.g. docker run --privileged); Linux 5.11+ for"
     " rootless overlays, 6.6+ for a tmpfs upper layer"
 )
-
-
-@dataclass(frozen=True)
-class IsolationRequest:
-    """What the configuration asks for: ``--tf-isolation``/``tenantfixtures_isolation``."""
-
-    requested: str = "auto"
-    source: str = "--tf-isolation"
-    copy_limit: int = 64 * 1024 * 1024  # redirect mode: bytes copied per test at most
 
 
 @dataclass(frozen=True)

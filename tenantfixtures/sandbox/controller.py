@@ -17,11 +17,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from tenantfixtures.errors import TemplateBuildError
-from tenantfixtures.sandbox.choice import CHOOSER, IsolationRequest
-from tenantfixtures.sandbox.isolation import Isolation, IsolationMode, IsolationStatus, Layer
+from tenantfixtures.sandbox.choice import CHOOSER
+from tenantfixtures.sandbox.isolation import (
+    Isolation,
+    IsolationMode,
+    IsolationRequest,
+    IsolationStatus,
+    Layer,
+)
 from tenantfixtures.sandbox.layout import Layout
 from tenantfixtures.sandbox.routing import Mirror, SqliteRouter
 from tenantfixtures.sandbox.sandbox import Sandbox, Templates
@@ -105,6 +112,10 @@ class SandboxController:
             raise self.build_error
         if self.topology is topology:
             return
+        try:
+            layout = layout_of(topology)
+        except ValueError as exc:
+            raise pytest.UsageError(f"the tenant topology: {exc}") from None
         cache = self.template_cache = TemplateCache(
             self.template_dir or self.work_root / "templates"
         )
@@ -122,7 +133,7 @@ class SandboxController:
             self.build_error = exc
             raise
         self.topology = topology
-        self._use_layout(layout_of(topology), templates)
+        self._use_layout(layout, templates)
         self.router.install()
 
     def _use_layout(self, layout: Layout, templates: Templates | None) -> None:

@@ -23,6 +23,17 @@ from pathlib import Path, PurePosixPath
 # Relative paths (under the data dir) that a layer does not copy: the system and tenant
 # databases, which come from the templates instead.
 SkipPath = Callable[[PurePosixPath], bool]
+ISOLATION_CHOICES = ("auto", "namespace", "redirect")
+COPY_LIMIT_INI = "tenantfixtures_redirect_copy_limit"
+
+
+@dataclass(frozen=True)
+class IsolationRequest:
+    """What the configuration asks for: ``--tf-isolation``/``tenantfixtures_isolation``."""
+
+    requested: str = "auto"
+    source: str = "--tf-isolation"
+    copy_limit: int = 64 * 1024 * 1024  # redirect mode: bytes copied per test at most
 
 
 class IsolationMode(enum.Enum):

@@ -7,8 +7,10 @@ system database, a tenant database (with its id), or some other file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -21,6 +23,9 @@ _MAX_TENANT_ID_BYTES = 128  # UTF-8 bytes: well under any file system's 255-byte
 # Characters that mean something in a URL or SQLite URI: an id holding one can change which
 # file a database URL built from it opens ("a?mode=ro", "x%2f..%2facme").
 _URL_SPECIAL = frozenset("?#%")
+# How alike a missing path's name and an existing sibling's must be to call it a typo:
+# 'dat'/'data' score 0.86 and 'systen.db'/'system.db' 0.89; 'tenants'/'data' score 0.36.
+_NEAR_MISS_RATIO = 0.8
 
 
 def validate_tenant_id(tenant_id: object) -> str:
@@ -54,6 +59,8 @@ def _id_problem(tenant_id: str) -> str | None:
         return f"it is longer than {_MAX_TENANT_ID_BYTES} bytes in UTF-8"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in tenant_id):
         return "it contains a control character"
+    if tenant_id != tenant_id.strip():
+        return "it starts or ends with white space (it would read as another tenant in a log)"
     special = sorted(_URL_SPECIAL.intersection(tenant_id))
     if special:
         return f"it contains {', '.join(map(repr, special))}, which change a database URL"
@@ -93,7 +100,30 @@ class Layout:
     def create(cls, data_dir: str | os.PathLike[str], system_db: str, tenant_db: str) -> Layout:
         """Validate the relative paths so that mistakes surface as configuration errors."""
         validate_layout_paths(system_db, tenant_db)
-        return cls(Path(os.path.abspath(data_dir)), PurePosixPath(system_db), tenant_db)
+        layout = cls(Path(os.path.abspath(data_dir)), PurePosixPath(system_db), tenant_db)
+        layout._refuse_near_misses()
+        return layout
+
+    def _refuse_near_misses(self) -> None:
+        """A data dir or system database that does not exist beside one that nearly has its
+        name is a typo (``dat`` for ``data``, ``systen.db``): sandboxing the misspelt path
+        would leave the real files in reach of every test, so it is refused."""
+        system_db = self.data_dir / self.system_db
+        if not self.data_dir.exists():
+            meant = _near_miss(self.data_dir, lambda p: (p / self.system_db).is_file())
+            if meant is not None:
+                raise ValueError(
+                    f"the data dir {self.data_dir} does not exist, but {meant} holds"
+                    f" {self.system_db}: is data_dir a typo for {meant.name!r}?"
+                )
+        elif not system_db.exists():
+            suffix = system_db.suffix
+            meant = _near_miss(system_db, lambda p: p.is_file() and p.suffix == suffix)
+            if meant is not None:
+                raise ValueError(
+                    f"the system database {system_db} does not exist, but {meant} does:"
+                    f" is system_db a typo for {Layout.relative_path_in(meant, self.data_dir)}?"
+                )
 
     @property
     def _tenant_pattern(self) -> re.Pattern[str]:
@@ -102,15 +132,19 @@ class Layout:
 
     @property
     def _raw_tenant_pattern(self) -> re.Pattern[str]:
-        """The tenant pattern on a path as the app wrote it: '' and '.' ids still visible."""
+        """The tenant segment of a path as the app wrote it ('' and '.' ids still visible):
+        the whole tenant database, or, where the id names a directory, anything inside it."""
         before, after = self.tenant_db.split(TENANT_PLACEHOLDER)
-        return re.compile(re.escape(before) + r"(?P<tenant>[^/]*)" + re.escape(after))
+        if after.startswith("/"):
+            return re.compile(re.escape(before) + r"(?P<tenant>[^/]*)(?=/|$)")
+        return re.compile(re.escape(before) + r"(?P<tenant>[^/]*)" + re.escape(after) + "$")
 
-    def check_raw(self, path: str) -> None:
+    def check_raw(self, path: str, standing_in: Path | None = None) -> None:
         """Refuse, before any normalising hides it, a path that enters the data dir and climbs
-        out with ``..``, or whose tenant segment is unsafe (``organizations//tenant.db``)."""
+        out with ``..``, or whose tenant segment is unsafe (``organizations//tenant.db``).
+        ``standing_in``: the directory serving as the data dir (redirect mode's copy)."""
         absolute = os.path.join(os.getcwd(), path)
-        data_dir = str(self.data_dir)
+        data_dir = str(standing_in or self.data_dir)
         if ".." in Path(path).parts and (
             is_within(os.path.normpath(absolute), data_dir) or _enters(absolute, data_dir)
         ):
@@ -120,9 +154,17 @@ class Layout:
             )
         prefix = data_dir.rstrip(os.sep) + os.sep
         if absolute.startswith(prefix):
-            match = self._raw_tenant_pattern.fullmatch(absolute[len(prefix) :])
+            inside = absolute[len(prefix) :]
+            match = self._raw_tenant_pattern.match(inside)
             if match:
                 DatabaseRef.tenant(match["tenant"])
+            tenant_area = self.tenant_db.split(TENANT_PLACEHOLDER)[0]
+            if inside.startswith(tenant_area) and "" in inside.split(os.sep)[:-1]:
+                raise UnsafeDatabasePathError(
+                    f"path {path!r} has an empty segment where tenant databases live in {data_dir}"
+                    " (an id ending in '/' makes 'acme//tenant.db', which is acme's):"
+                    " validate tenant ids before building paths from them"
+                )
 
     def relative(self, path: str) -> PurePosixPath | None:
         """The path relative to the data dir if it lies inside it, else None (see check_raw)."""
@@ -162,6 +204,18 @@ class Layout:
         if ref.kind == "tenant":
             return PurePosixPath(self.tenant_db.replace(TENANT_PLACEHOLDER, ref.name))
         return PurePosixPath(ref.name)
+
+
+def _near_miss(path: Path, qualifies: Callable[[Path], bool]) -> Path | None:
+    """The sibling of a missing ``path`` whose name is nearly the same, if one qualifies."""
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return None
+    for name in difflib.get_close_matches(path.name, names, n=3, cutoff=_NEAR_MISS_RATIO):
+        if qualifies(path.parent / name):
+            return path.parent / name
+    return None
 
 
 def is_within(path: str, directory: str) -> bool:

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from tenantfixtures.sandbox.choice import COPY_LIMIT_INI
 from tenantfixtures.sandbox.files import FileRedirect
-from tenantfixtures.sandbox.isolation import Isolation, IsolationStatus, Layer, SkipPath
+from tenantfixtures.sandbox.isolation import (
+    COPY_LIMIT_INI,
+    Isolation,
+    IsolationStatus,
+    Layer,
+    SkipPath,
+)
 
 
 class CopyLayer(Layer):
@@ -78,7 +84,8 @@ class RedirectIsolation(Isolation):
 
 
 def _copy_tree(source: Path, target: Path, skip: SkipPath, limit: int) -> frozenset[PurePosixPath]:
-    """Copy directories (with their modes), files and symlinks; refuse a tree over ``limit``."""
+    """Copy directories (their modes, plus ours to write), files and symlinks; refuse a tree
+    over ``limit``."""
     target.mkdir(parents=True)
     copied: set[PurePosixPath] = set()
     total = 0
@@ -93,7 +100,8 @@ def _copy_tree(source: Path, target: Path, skip: SkipPath, limit: int) -> frozen
                 made.symlink_to(os.readlink(base / name))
                 continue
             made.mkdir()
-            shutil.copymode(base / name, made)
+            # The test's own copy: writable for us even when the checkout is read-only.
+            made.chmod(stat.S_IMODE((base / name).stat().st_mode) | stat.S_IRWXU)
         for name in sorted(filenames):
             relative = PurePosixPath((relative_base / name).as_posix())
             if skip(relative):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from tenantfixtures.errors import UnsafeDatabasePathError
 from tenantfixtures.sandbox import sqlite
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout, is_within
 from tenantfixtures.sandbox.sandbox import Sandbox
+from tenantfixtures.sandbox.stray import warn_if_stray
 
 # Keys under which a pooled connection remembers which database it is, and that it was routed.
 DATABASE_INFO_KEY = "tenantfixtures.database"
@@ -83,6 +85,8 @@ class SqliteRouter:
         self._routed_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
         self._file_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
         self._saved: tuple[Any, Any, Any] | None = None
+        # Databases created under it outside the data dir are reported (see stray.py).
+        self.project_root: Path | None = None
 
     @property
     def installed(self) -> bool:
@@ -118,9 +122,11 @@ class SqliteRouter:
             # pysqlite makes the path absolute (hiding '..') before any connect: check first.
             if router.layout is not None and url.database and url.database != ":memory:":
                 router.layout.check_raw(url.database)
+                _refuse_split_path(url, router.layout)
             return router._saved[2](dialect, url) if router._saved else None
 
         _PYSQLITE.create_connect_args = create_connect_args  # type: ignore[method-assign,assignment]
+        _MkdirCheck.install(self)
         event.listen(Engine, "do_connect", self._on_do_connect)
         event.listen(Engine, "before_cursor_execute", self._on_statement)
 
@@ -129,6 +135,7 @@ class SqliteRouter:
             event.remove(Engine, "engine_connect", self._on_engine_connect)
         if self._saved is None:
             return
+        _MkdirCheck.router = None
         sqlite3.connect, sqlite3.dbapi2.connect = self._saved[:2]
         _PYSQLITE.create_connect_args = self._saved[2]  # type: ignore[method-assign]
         self._saved = None
@@ -180,13 +187,19 @@ class SqliteRouter:
         if every_file_engine:
             engines += self._file_engines
         for engine in engines:
-            # Async pools cannot close connections outside their event loop: drop them instead.
-            engine.dispose(close=not engine.dialect.is_async)
+            if engine.dialect.is_async:
+                _dispose_async(engine)
+            else:
+                engine.dispose()
 
     def _connect(self, database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
         assert self._saved is not None
         uri = kwargs.get("uri", args[_URI_POSITION] if len(args) > _URI_POSITION else False)
         route = self.locate(database, bool(uri))
+        if not route.routed and self.layout is not None and self.project_root is not None:
+            path = sqlite.file_path(database, bool(uri))
+            if path is not None:
+                warn_if_stray(path, self.layout, self.project_root)
         sandbox = self.sandbox
         if route.ref is not None and sandbox is not None:
             sandbox.record_open(route.ref)
@@ -237,3 +250,61 @@ class SqliteRouter:
         ref = connection.info.get(DATABASE_INFO_KEY)
         if ref is not None:
             sandbox.record_statement(ref, statement)
+
+
+class _MkdirCheck:
+    """Apps make a tenant's directory before its database (``os.makedirs(f"data/organizations/
+    {org_id}")``): checking the id there too gives a hostile id the same clear refusal instead
+    of a raw ``OSError`` (a name too long) or a directory beside another tenant's. An audit hook,
+    since it sees every ``os.mkdir``; hooks cannot be removed, so one dispatches to the router."""
+
+    router: SqliteRouter | None = None
+    _hooked = False
+
+    @classmethod
+    def install(cls, router: SqliteRouter) -> None:
+        cls.router = router
+        if not cls._hooked:
+            sys.addaudithook(cls._audit)
+            cls._hooked = True
+
+    @classmethod
+    def _audit(cls, event: str, args: tuple[Any, ...]) -> None:
+        if event != "os.mkdir" or cls.router is None or cls.router.layout is None:
+            return
+        path, _mode, dir_fd = args
+        if dir_fd in (None, -1) and isinstance(path, (str, bytes, os.PathLike)):  # -1: no fd
+            layout, sandbox = cls.router.layout, cls.router.sandbox
+            layout.check_raw(os.fsdecode(path))
+            if sandbox is not None and sandbox.root != layout.data_dir:
+                layout.check_raw(os.fsdecode(path), sandbox.root)  # redirect mode mapped it
+
+
+def _refuse_split_path(url: URL, layout: Layout) -> None:
+    """``sqlite:///data/organizations/a?mode=ro/tenant.db`` (a tenant id holding '?') opens
+    ``organizations/a``, with the rest of the path taken for a query: refuse it."""
+    split = [f"{key}={value}" for key, value in url.query.items() if "/" in str(value)]
+    if split and layout.relative(url.database or "") is not None:
+        raise UnsafeDatabasePathError(
+            f"database URL {url.render_as_string(hide_password=True)!r} has a '/' in its query"
+            f" ({', '.join(split)}): a tenant id with '?' was put into a path;"
+            " validate tenant ids before building paths from them"
+        )
+
+
+def _dispose_async(engine: Engine) -> None:
+    """Close an async engine's pooled connections (aiosqlite's each hold a thread) on a private
+    event loop: the test's loop is gone by now, and dropping them unclosed leaks the threads.
+    Inside a running loop that is impossible, so the pool is only dropped there."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    if asyncio._get_running_loop() is not None:
+        engine.dispose(close=False)
+        return
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(AsyncEngine(engine).dispose())
+    finally:
+        loop.close()

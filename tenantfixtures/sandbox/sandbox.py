@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenantfixtures.errors import TenantIsolationError
+from tenantfixtures.guards.violations import GuardKind, Violation, record
 from tenantfixtures.sandbox import sqlite
 from tenantfixtures.sandbox.isolation import Layer
 from tenantfixtures.sandbox.layout import DatabaseRef, Layout
@@ -19,9 +20,11 @@ _BOOKKEEPING = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
 
 
 @dataclass
-class _Scope:
+class Scope:
+    """One ``tenancy.only(...)`` block: the tenants allowed, the violations recorded inside."""
+
     allowed: frozenset[str]
-    violations: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class Sandbox:
         self.touched: Counter[DatabaseRef] = Counter()
         self.statements: list[tuple[DatabaseRef, str]] = []
         self._provided: set[DatabaseRef] = set()
-        self._scopes: list[_Scope] = []
+        self._scopes: list[Scope] = []
         self._lock = threading.RLock()
 
     def path_of(self, ref: DatabaseRef) -> Path:
@@ -111,20 +114,19 @@ class Sandbox:
             return
         scope = self._scopes[-1]
         allowed = ", ".join(repr(name) for name in sorted(scope.allowed))
-        message = f"cross-tenant access: {ref} was touched inside only({allowed}): {action}"
+        violation = record(
+            GuardKind.TENANT_SCOPE, f"{ref} was touched inside only({allowed}): {action}"
+        )
         with self._lock:
-            scope.violations.append(message)
-        raise TenantIsolationError(message)
+            scope.violations.append(violation)
+        raise TenantIsolationError(violation.render())
 
     @contextmanager
-    def only(self, tenant_ids: frozenset[str]) -> Iterator[None]:
-        """Refuse other tenants inside the block; raise at its end if the code inside caught
-        the refusal (an app turning it into a 500 must still fail the test)."""
-        scope = _Scope(tenant_ids)
+    def only(self, tenant_ids: frozenset[str]) -> Iterator[Scope]:
+        """Refuse other tenants inside the block (``Tenancy.only`` reports what was refused)."""
+        scope = Scope(tenant_ids)
         self._scopes.append(scope)
         try:
-            yield
+            yield scope
         finally:
             self._scopes.pop()
-        if scope.violations:
-            raise TenantIsolationError("\n".join(scope.violations))

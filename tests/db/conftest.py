@@ -6,20 +6,9 @@ from pathlib import Path
 
 import pytest
 
-MINI_APP = '''
-"""Import-time engine, cwd-relative paths, cached tenant engines, lazy migration."""
-import os
-from pathlib import Path
-
-from sqlalchemy import Column, Integer, String, create_engine, text
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
-
-DATA_DIR = Path("data")
-DATA_DIR.mkdir(exist_ok=True)
-system_engine = create_engine(f"sqlite:///{DATA_DIR}/system.db")
-SystemSessionLocal = sessionmaker(bind=system_engine)
-
-
+# The declarative models of every mini app (its source needs Column, Integer, String and
+# DeclarativeBase imported).
+MODELS = """
 class SystemBase(DeclarativeBase):
     pass
 
@@ -38,7 +27,26 @@ class Note(TenantBase):
     id = Column(Integer, primary_key=True)
     body = Column(String)
     stars = Column(Integer, default=0)
+"""
 
+MINI_APP = (
+    '''
+"""Import-time engine, cwd-relative paths, cached tenant engines, lazy migration."""
+import os
+from pathlib import Path
+
+from sqlalchemy import Column, Integer, String, create_engine, text
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+
+DATA_DIR = Path("data")
+DATA_DIR.mkdir(exist_ok=True)
+system_engine = create_engine(f"sqlite:///{DATA_DIR}/system.db")
+SystemSessionLocal = sessionmaker(bind=system_engine)
+
+
+'''
+    + MODELS
+    + """
 
 SystemBase.metadata.create_all(system_engine)
 _tenant_engines = {}
@@ -76,7 +84,8 @@ def sign_up(org_id):
         session.add(Org(id=org_id))
         session.commit()
     get_tenant_engine(org_id)
-'''
+"""
+)
 
 TOPOLOGY_CONFTEST = """
 import pytest

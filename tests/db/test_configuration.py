@@ -1,8 +1,10 @@
 """Configuration mistakes give one clear error naming the option and the fix."""
 
+import sqlite3
+
 import pytest
 
-from tests.db.conftest import MINI_APP
+from tests.db.conftest import MINI_APP, TOPOLOGY_CONFTEST, snapshot
 
 USES_TENANCY = """
 def test_uses_tenancy(tenancy):
@@ -93,4 +95,72 @@ def test_fixture_returning_the_wrong_type_says_what_to_return(pytester):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*the tenant_topology fixture returned dict, expected tenantfixtures.Topology*"]
+    )
+
+
+def _project_with_real_system_db(pytester: pytest.Pytester) -> None:
+    """The mini app, and a real data dir whose system database already holds an org."""
+    pytester.makepyfile(miniapp=MINI_APP, test_x=USES_TENANCY)
+    data = pytester.path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "system.db") as connection:
+        connection.execute("CREATE TABLE orgs (id VARCHAR PRIMARY KEY)")
+        connection.execute("INSERT INTO orgs VALUES ('real-customer')")
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("tenantfixtures_system_db = systen.db", "is system_db a typo for system.db?"),
+        ("tenantfixtures_data_dir = dat", "is data_dir a typo for 'data'?"),
+    ],
+)
+def test_a_misspelt_ini_path_is_refused_before_the_app_is_imported(
+    pytester: pytest.Pytester, option: str, message: str
+) -> None:
+    """Sandboxing the misspelt path would leave the real system database in every test's
+    reach (and the app's import-time writes with it)."""
+    _project_with_real_system_db(pytester)
+    lines = ["[pytest]", "pythonpath = .", option]
+    if "data_dir" not in option:
+        lines.append("tenantfixtures_data_dir = data")
+    lines += [
+        "tenantfixtures_system_metadata = miniapp:SystemBase.metadata",
+        "tenantfixtures_tenant_metadata = miniapp:TenantBase.metadata",
+    ]
+    pytester.makeini("\n".join(lines) + "\n")
+    before = snapshot(pytester.path / "data")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: tenantfixtures ini options: *{message}*"])
+    assert snapshot(pytester.path / "data") == before
+
+
+def test_a_misspelt_topology_data_dir_fails_the_tests_that_use_it(
+    pytester: pytest.Pytester,
+) -> None:
+    _project_with_real_system_db(pytester)
+    pytester.makeconftest(TOPOLOGY_CONFTEST.replace("data_dir=miniapp.DATA_DIR", "data_dir='dat'"))
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    before = snapshot(pytester.path / "data")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*the tenant topology: *is data_dir a typo for 'data'?*"])
+    assert snapshot(pytester.path / "data") == before
+
+
+@pytest.mark.parametrize("value", [".", "../system.db", "/srv/system.db"])
+def test_a_system_db_that_names_no_file_is_a_usage_error(
+    pytester: pytest.Pytester, value: str
+) -> None:
+    pytester.makepyfile(miniapp=MINI_APP, test_x=USES_TENANCY)
+    pytester.makeini(
+        f"[pytest]\npythonpath = .\ntenantfixtures_data_dir = data\n"
+        f"tenantfixtures_system_db = {value}\n"
+    )
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: *system_db=* must be a file path relative to the data dir*"]
     )

@@ -2,6 +2,8 @@
 schema change, and a failed build reported once."""
 
 import os
+import subprocess
+import sys
 import time
 
 from tests.db.conftest import MINI_APP, TOPOLOGY_CONFTEST
@@ -142,3 +144,28 @@ def test_a_failing_build_under_xdist_shows_its_cause_once(pytester):
     assert builds(pytester) == 1
     if outcomes["errors"] == 2:  # the second worker reached the template before stopping
         assert "failed to build in another worker of this run" in output
+
+
+def test_two_concurrent_runs_with_different_schemas_share_the_template_dir(pytester, tmp_path):
+    """tox -p with two SQLAlchemy versions: one checkout, one template dir, two schema keys at
+    once. Neither run may delete the other's templates."""
+    app = MINI_APP + (
+        "\nif os.environ.get('TF_EXTRA_COLUMN'):\n"
+        "    TenantBase.metadata.tables['notes'].append_column(Column('extra', Integer))\n"
+    )
+    counting_project(pytester).makepyfile(miniapp=app)
+    # Each run's import-time create_all goes to its own sandbox, not to one real system.db.
+    pytester.makeini("[pytest]\npythonpath = .\ntenantfixtures_data_dir = data\n")
+    runs = []
+    for n, extra in enumerate(["", "1"]):
+        env = {**os.environ, "TF_EXTRA_COLUMN": extra}
+        command = [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:randomly", "-q"]
+        command.append(f"--basetemp={tmp_path / f'run{n}'}")
+        runs.append(
+            subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, text=True)
+        )
+    outputs = [run.communicate()[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], "\n".join(outputs)
+    assert all("8 passed" in output for output in outputs)
+    templates = pytester.path / ".pytest_cache" / "d" / "tenantfixtures-templates"
+    assert len({path.name for path in templates.glob("tenant-*.sqlite3")}) == 2  # both keys kept

@@ -117,3 +117,43 @@ def test_budget_ends_with_unconfirmed_best_verdicts(monkeypatch):
     assert unconfirmed
     assert all(f.culprits == () for f in unconfirmed)
     assert all("--max-minutes reached" in f.evidence for f in unconfirmed)
+
+
+def test_colliding_pair_is_confirmed_from_a_low_observed_rate():
+    """Two tests that break each other only side by side, seen failing once in four rounds:
+    the co-runs planned from that rate reach 99 % and name each as the other's partner, while
+    a test merely running beside them is not named."""
+    e, f, other = "e.py::test_e", "f.py::test_f", "o.py::test_other"
+
+    def attempt(run_id: str, nodeid: str, worker: str | None, start: float, failed: bool):
+        outcome = Outcome.FAILED if failed else Outcome.PASSED
+        return Attempt(run_id, 0, nodeid, 0, outcome, start, start + 1.0, worker=worker)
+
+    attempts = []
+    for run_id in ("serial0", "serial3"):
+        attempts += [attempt(run_id, n, None, float(i), False) for i, n in enumerate((e, f))]
+    attempts += [attempt("par1", e, "gw0", 0.0, True), attempt("par1", f, "gw1", 0.1, True)]
+    attempts += [attempt("par1", other, "gw1", 1.2, False)]
+    attempts += [attempt("par2", e, "gw0", 0.0, False), attempt("par2", f, "gw0", 1.0, False)]
+    rounds = Rounds(attempts, {"par1", "par2"})
+
+    class Collisions:
+        def run(self, probes: list[Probe]) -> list[ProbeResult]:
+            results = []
+            for probe in probes:
+                both = probe.parallel and set(probe.tests) == {e, f}
+                found = {
+                    n: attempt("probe", n, "gw0" if probe.parallel else None, 0.0, both)
+                    for n in probe.tests
+                }
+                results.append(ProbeResult(found))
+            return results
+
+    found = {v.nodeid: v for v in confirm(rounds, [e, f], Collisions(), lambda line: None)}  # type: ignore[arg-type]
+    for mine, partner in ((e, f), (f, e)):
+        verdict = found[mine]
+        assert verdict.classification is Classification.PARALLEL_ONLY, verdict.evidence
+        assert verdict.culprits == (partner,)
+        assert verdict.p_value is not None
+        assert verdict.p_value <= ALPHA
+        assert "p = " in verdict.evidence

@@ -10,15 +10,21 @@ SUITE = {
     "test_b_victim": "def test_victim():\n    assert 'cache' not in state.LEAKED\n",
     "test_c_setter": "def test_setter():\n    state.LEAKED.add('config')\n",
     "test_d_brittle": "def test_brittle():\n    assert 'config' in state.LEAKED\n",
+    # The exporters collide whenever they run side by side: each holds a marker file for 1 s
+    # and fails if it saw the other's, so both fail together whatever the scheduling jitter.
     "test_e_export": (
-        "def test_export_e():\n    p = pathlib.Path('shared.csv')\n    p.write_text('e')\n"
-        "    time.sleep(1.0)\n    try:\n        assert p.read_text() == 'e'\n"
-        "    finally:\n        p.unlink(missing_ok=True)\n"
+        "def test_export_e():\n    mine, other = pathlib.Path('busy-e'), pathlib.Path('busy-f')\n"
+        "    mine.touch()\n    seen, deadline = False, time.monotonic() + 1.0\n"
+        "    try:\n        while time.monotonic() < deadline:\n"
+        "            seen = seen or other.exists()\n            time.sleep(0.02)\n"
+        "    finally:\n        mine.unlink()\n    assert not seen, 'export in use'\n"
     ),
     "test_f_export": (
-        "def test_export_f():\n    p = pathlib.Path('shared.csv')\n    p.write_text('f')\n"
-        "    time.sleep(1.0)\n    try:\n        assert p.read_text() == 'f'\n"
-        "    finally:\n        p.unlink(missing_ok=True)\n"
+        "def test_export_f():\n    mine, other = pathlib.Path('busy-f'), pathlib.Path('busy-e')\n"
+        "    mine.touch()\n    seen, deadline = False, time.monotonic() + 1.0\n"
+        "    try:\n        while time.monotonic() < deadline:\n"
+        "            seen = seen or other.exists()\n            time.sleep(0.02)\n"
+        "    finally:\n        mine.unlink()\n    assert not seen, 'export in use'\n"
     ),
     "test_g_broken": "def test_broken():\n    assert 1 == 2\n",
     "test_h_flaky": (  # fails every other session: deterministic stand-in for a random flake
@@ -82,14 +88,18 @@ def test_nightly_classifies_and_names_culprits(pytester):
     data = json.loads((pytester.path / "report.json").read_text())
     assert data["runs"] == 4
     found = {t["nodeid"]: (t["classification"], t["culprits"]) for t in data["tests"]}
-    # The colliding pair is named only when the pair runs reach 99 % confidence; with 4 rounds
-    # they may not, and then the honest verdict is flaky with no culprit (never a wrong one).
+    # Round 2 puts the exporters side by side, so both fail there and never serially; the
+    # co-runs are planned from that rate to reach 99 % confidence, naming each as the other's
+    # colliding partner (only the test's own failures count, so a 1/4 rate is enough).
     for mine, partner in (("e", "f"), ("f", "e")):
-        verdict = found.pop(f"test_{mine}_export.py::test_export_{mine}")
-        assert verdict in (
-            ("parallel-only", [f"test_{partner}_export.py::test_export_{partner}"]),
-            ("flaky", []),
-        ), json.dumps(data, indent=1)
+        nodeid = f"test_{mine}_export.py::test_export_{mine}"
+        test = next(t for t in data["tests"] if t["nodeid"] == nodeid)
+        assert found.pop(nodeid) == (
+            "parallel-only",
+            [f"test_{partner}_export.py::test_export_{partner}"],
+        ), f"{test['evidence']}\n{done.stderr}"
+        assert 0 < test["p_value"] <= 0.01, test["evidence"]
+        assert "p = " in test["evidence"]
     assert found == {
         "test_a_polluter.py::test_polluter": ("stable", []),
         "test_b_victim.py::test_victim": ("order-dependent", ["test_a_polluter.py::test_polluter"]),

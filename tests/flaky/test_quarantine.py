@@ -4,6 +4,8 @@ import datetime as dt
 import json
 
 from tenantfixtures.cli import main
+from tenantfixtures.flaky.models import Attempt, Outcome, Run
+from tenantfixtures.flaky.store import Store
 
 SUITE = """
 def test_quarantined():
@@ -103,3 +105,19 @@ def test_unknown_tables_and_keys_are_errors_not_silence(tmp_path, capsys):
     qfile.write_text(_entry("a::b", dt.date(2020, 1, 1)))
     assert main(["quarantine", "check", str(qfile)]) == 1
     assert "a::b (owner alice, expired 2020-01-01" in capsys.readouterr().err
+
+
+def test_report_does_not_apply_an_expired_entry(tmp_path, capsys):
+    db = tmp_path / "h.db"
+    store = Store(str(db))
+    store.add_run(Run(run_id="r1", started_at=1.0))
+    store.add_attempts([Attempt("r1", 1, "a::b", 0, Outcome.FAILED, 1.0, 2.0)])
+    store.close()
+    qfile = tmp_path / "q.toml"
+    qfile.write_text(_entry("a::b", dt.date(2020, 1, 1)))
+    out = tmp_path / "r.json"
+    args = ["report", f"--history={db}", f"--quarantine={qfile}", "--format=json", f"-o={out}"]
+    assert main(args) == 0
+    assert "a::b (owner alice, expired 2020-01-01" in capsys.readouterr().err
+    (test,) = json.loads(out.read_text())["tests"]
+    assert test["quarantine"] is None

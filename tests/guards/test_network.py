@@ -1,7 +1,8 @@
 """The network guard, through inner pytest sessions: it fires, it stays silent, it is configurable.
 
-Blocked destinations are TEST-NET addresses (192.0.2.0/24, RFC 5737) and ``.invalid`` names:
-the guard stops them before a packet or a DNS query leaves; nothing real is ever contacted.
+Blocked destinations are TEST-NET-2/3 addresses (198.51.100.0/24, 203.0.113.0/24, RFC 5737) and
+``.invalid`` names: the guard stops them before a packet or a DNS query leaves; nothing real is
+ever contacted. (Never TEST-NET-1, 192.0.2.0/24: on CI machines it can be the local network.)
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ HINT = (
 
 
 def blocked(test: str, where: str, line: str | None) -> list[str]:
-    """The exact two-line message for a test that reached ``where``."""
+    """The exact message (the violation log's style) for a test that reached ``where``."""
     host = where.split(":")[0]
-    origin = f" (from {line})" if line else ""
     return [
-        f"tenantfixtures network guard: {test} tried to reach the real network: {where}{origin}.",
+        f"network guard: {test} tried to reach the real network: {where}.",
         HINT.format(host=host),
+        *([f"  (from {line})"] if line else []),
     ]
 
 
@@ -80,27 +81,27 @@ import httpx2
 def test_raw_socket():
     sock = socket.socket()
     sock.settimeout(0.2)
-    sock.connect(("192.0.2.1", 80))
+    sock.connect(("203.0.113.1", 80))
 
 
 def test_udp_sendto():
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.sendto(b"x", ("192.0.2.2", 53))
+    sock.sendto(b"x", ("203.0.113.2", 53))
 
 
 def test_urllib():
-    urllib.request.urlopen("http://192.0.2.3:8080/", timeout=0.2)
+    urllib.request.urlopen("http://203.0.113.3:8080/", timeout=0.2)
 
 
 def test_httpx_caught_by_the_app():
     try:
-        httpx.get("http://192.0.2.4/", timeout=0.2)
+        httpx.get("http://203.0.113.4/", timeout=0.2)
     except Exception:
         pass  # an app that answers 502 instead: the test must fail all the same
 
 
 def test_httpx2():
-    httpx2.get("https://192.0.2.5/", timeout=0.2)
+    httpx2.get("https://203.0.113.5/", timeout=0.2)
 
 
 def test_async_client_by_name():
@@ -114,7 +115,7 @@ def test_async_client_by_name():
 def test_thread_started_by_the_app():
     def work():
         try:
-            socket.create_connection(("192.0.2.6", 443), timeout=0.2)
+            socket.create_connection(("203.0.113.6", 443), timeout=0.2)
         except Exception:
             pass
 
@@ -133,19 +134,19 @@ def test_every_client_is_blocked_with_a_clear_message(
     result.assert_outcomes(failed=7)
     name = "test_clients.py"
     for expected in (
-        blocked(f"{name}::test_raw_socket", "192.0.2.1:80", f"{name}:13 in test_raw_socket"),
+        blocked(f"{name}::test_raw_socket", "203.0.113.1:80", f"{name}:13 in test_raw_socket"),
         blocked(
             f"{name}::test_udp_sendto",
-            "192.0.2.2:53",
+            "203.0.113.2:53",
             f"{name}:18 in test_udp_sendto",
         ),
-        blocked(f"{name}::test_urllib", "192.0.2.3:8080", f"{name}:22 in test_urllib"),
+        blocked(f"{name}::test_urllib", "203.0.113.3:8080", f"{name}:22 in test_urllib"),
         blocked(
             f"{name}::test_httpx_caught_by_the_app",
-            "192.0.2.4:80",
+            "203.0.113.4:80",
             f"{name}:27 in test_httpx_caught_by_the_app",
         ),
-        blocked(f"{name}::test_httpx2", "192.0.2.5:443", f"{name}:33 in test_httpx2"),
+        blocked(f"{name}::test_httpx2", "203.0.113.5:443", f"{name}:33 in test_httpx2"),
         # resolved in asyncio's executor thread: named by the coroutine that awaited it
         blocked(
             f"{name}::test_async_client_by_name",
@@ -154,7 +155,7 @@ def test_every_client_is_blocked_with_a_clear_message(
         ),
         blocked(
             f"{name}::test_thread_started_by_the_app",
-            "192.0.2.6:443",
+            "203.0.113.6:443",
             f"{name}:47 in work",
         ),
     ):
@@ -244,7 +245,7 @@ def test_local_traffic_and_test_transports_pass(pytester: pytest.Pytester) -> No
             assert httpx.get("https://api.example.com/v1").json() == {"ok": 1}
         """
     )
-    result = run(pytester, "-W", "error::tenantfixtures.guards.network.NetworkGuardWarning")
+    result = run(pytester, "-W", "error::tenantfixtures.guards.violations.GuardViolationWarning")
     result.assert_outcomes(passed=6)
 
 
@@ -275,7 +276,7 @@ import pytest
 {marker}
 def test_reach():
     sock = socket.socket()
-    assert sock.connect_ex(("192.0.2.9", 80)) != 0
+    assert sock.connect_ex(("203.0.113.9", 80)) != 0
     sock.close()
 """
 
@@ -283,11 +284,11 @@ def test_reach():
 @pytest.mark.parametrize(
     ("marker", "ini", "allowed"),
     [
-        ('@pytest.mark.allow_network("192.0.2.9")', "", True),
+        ('@pytest.mark.allow_network("203.0.113.9")', "", True),
         ("@pytest.mark.allow_network()", "", True),
-        ('@pytest.mark.allow_network("192.0.2.9:443", "elsewhere.example")', "", False),
-        ("", "tenantfixtures_allowed_hosts =\n    other.example\n    192.0.2.9:80", True),
-        ("", "tenantfixtures_allowed_hosts = 192.0.2.10", False),
+        ('@pytest.mark.allow_network("203.0.113.9:443", "elsewhere.example")', "", False),
+        ("", "tenantfixtures_allowed_hosts =\n    other.example\n    203.0.113.9:80", True),
+        ("", "tenantfixtures_allowed_hosts = 203.0.113.10", False),
     ],
     ids=["marker", "bare-marker", "marker-other-port", "ini-host-port", "ini-other-host"],
 )
@@ -301,7 +302,7 @@ def test_allow_lists(pytester: pytest.Pytester, marker: str, ini: str, allowed: 
         result.assert_outcomes(failed=1)
         assert_has_lines(
             result,
-            blocked("test_reach.py::test_reach", "192.0.2.9:80", "test_reach.py:8 in test_reach"),
+            blocked("test_reach.py::test_reach", "203.0.113.9:80", "test_reach.py:8 in test_reach"),
         )
 
 
@@ -311,8 +312,10 @@ def test_warn_mode_lets_the_connection_through_and_warns(pytester: pytest.Pytest
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(
         [
-            "*NetworkGuardWarning: tenantfixtures network guard: test_reach.py::test_reach"
-            " tried to reach the real network: 192.0.2.9:80 (from test_reach.py:8 in test_reach)."
+            "*GuardViolationWarning: network guard: test_reach.py::test_reach"
+            " tried to reach the real network: 203.0.113.9:80.",
+            "*Mock it *",
+            "*  (from test_reach.py:8 in test_reach)",
         ]
     )
 
@@ -320,7 +323,7 @@ def test_warn_mode_lets_the_connection_through_and_warns(pytester: pytest.Pytest
 @pytest.mark.parametrize("how", [["--tf-guard=off"], ["-o", "tenantfixtures_guard=off"]])
 def test_off_mode_is_silent(pytester: pytest.Pytester, how: list[str]) -> None:
     pytester.makepyfile(test_reach=REACH.format(marker=""))
-    result = run(pytester, *how)
+    result = run_offline(pytester, *how)
     result.assert_outcomes(passed=1)
     assert "network guard" not in result.stdout.str()
 
@@ -397,7 +400,7 @@ def test_fixtures_are_guarded_and_secrets_never_shown(pytester: pytest.Pytester)
 
         @pytest.fixture
         def warmed_up_cache():
-            httpx.get("http://192.0.2.11/", timeout=0.2)
+            httpx.get("http://203.0.113.11/", timeout=0.2)
 
 
         def test_setup_phase(warmed_up_cache):
@@ -407,7 +410,7 @@ def test_fixtures_are_guarded_and_secrets_never_shown(pytester: pytest.Pytester)
         def test_app_reports_its_own_error():
             headers = {{"Authorization": f"Bearer {{KEY}}", "X-Title": "Council"}}
             try:
-                httpx.get("http://192.0.2.12/", headers=headers, params={{"api_key": KEY}})
+                httpx.get("http://203.0.113.12/", headers=headers, params={{"api_key": KEY}})
             except Exception:
                 raise AssertionError(f"upstream failed; sent {{headers}} with key={{KEY}}")
         '''
@@ -418,7 +421,7 @@ def test_fixtures_are_guarded_and_secrets_never_shown(pytester: pytest.Pytester)
         result,
         blocked(
             "test_secret.py::test_setup_phase",
-            "192.0.2.11:80",
+            "203.0.113.11:80",
             "test_secret.py:9 in warmed_up_cache",
         ),
     )
@@ -464,15 +467,15 @@ def test_allow_rule_rejects_what_is_not_a_host(entry: str) -> None:
 
 def test_a_name_allows_the_addresses_it_resolved_to() -> None:
     guard = NetworkGuard("t::x", "fail", parse_rules(["*.example.com:443"], "ini"))
-    guard.remember("API.example.com", [(socket.AF_INET, 1, 6, "", ("192.0.2.7", 443))])
-    guard.check_address(socket.AF_INET, ("192.0.2.7", 443))
-    with pytest.raises(NetworkBlockedError, match=r"api\.example\.com:8443 \(192\.0\.2\.7\)"):
-        guard.check_address(socket.AF_INET, ("192.0.2.7", 8443))
-    with pytest.raises(NetworkBlockedError, match=r"192\.0\.2\.8:443\b"):
-        guard.check_address(socket.AF_INET, ("192.0.2.8", 443))
-    assert [str(d) for d, _ in guard.violations] == [
-        "api.example.com:8443 (192.0.2.7)",
-        "192.0.2.8:443",
+    guard.remember("API.example.com", [(socket.AF_INET, 1, 6, "", ("203.0.113.7", 443))])
+    guard.check_address(socket.AF_INET, ("203.0.113.7", 443))
+    with pytest.raises(NetworkBlockedError, match=r"api\.example\.com:8443 \(203\.0\.113\.7\)"):
+        guard.check_address(socket.AF_INET, ("203.0.113.7", 8443))
+    with pytest.raises(NetworkBlockedError, match=r"203\.0\.113\.8:443\b"):
+        guard.check_address(socket.AF_INET, ("203.0.113.8", 443))
+    assert [str(d) for d in guard.reached] == [
+        "api.example.com:8443 (203.0.113.7)",
+        "203.0.113.8:443",
     ]
 
 
@@ -489,17 +492,16 @@ def test_local_destinations_never_count() -> None:
     ]:
         guard.check_address(family, address)
     guard.check_name("localhost", None)
-    assert guard.violations == []
+    assert guard.reached == []
 
 
 def test_warn_mode_records_once_per_place() -> None:
     guard = NetworkGuard("t::x", "warn", ())
     guard.check_name("api.example.com", None)
-    guard.remember("api.example.com", [(socket.AF_INET, 1, 6, "", ("192.0.2.7", 443))])
-    guard.check_address(socket.AF_INET, ("192.0.2.7", 443))
-    guard.check_address(socket.AF_INET, ("192.0.2.7", 443))
-    assert guard.violations[0][0] == Destination("api.example.com", None, None)
-    assert len(guard.violations) == 1
+    guard.remember("api.example.com", [(socket.AF_INET, 1, 6, "", ("203.0.113.7", 443))])
+    guard.check_address(socket.AF_INET, ("203.0.113.7", 443))
+    guard.check_address(socket.AF_INET, ("203.0.113.7", 443))
+    assert guard.reached == [Destination("api.example.com", None, None)]
 
 
 # Lookups, UDP, ``_socket``, loopback spellings and executor call sites (issue 10). The blocked
@@ -594,7 +596,7 @@ def test_connect_by_name_is_a_dns_query():
 def test_connect_to_learn_my_local_ip():
     sock = udp()
     try:
-        sock.connect(("192.0.2.1", 80))  # no packet: the kernel only picks a route
+        sock.connect(("203.0.113.1", 80))  # no packet: the kernel only picks a route
     except OSError:
         pytest.skip("no route on this machine")  # still no guard violation
     assert sock.getsockname()[0]
@@ -803,7 +805,7 @@ def test_loopback_in_every_spelling_is_local(family: int, host: str) -> None:
     guard.check_connect(family, socket.SOCK_STREAM, (host, 80))
     guard.check_name(host, 80)
     guard.check_lookup(host)
-    assert guard.violations == []
+    assert guard.reached == []
 
 
 @pytest.mark.parametrize(
@@ -818,10 +820,10 @@ def test_shorthand_addresses_are_read_as_the_c_library_reads_them(host: str, sho
 
 def test_a_udp_connect_to_an_address_is_not_traffic_but_its_sends_are() -> None:
     guard = NetworkGuard("t::x", "fail", ())
-    guard.check_connect(socket.AF_INET, socket.SOCK_DGRAM, ("192.0.2.1", 80))
+    guard.check_connect(socket.AF_INET, socket.SOCK_DGRAM, ("203.0.113.1", 80))
     guard.check_connect(socket.AF_INET6, socket.SOCK_DGRAM, ("2001:db8::1", 80, 0, 0))
-    assert guard.violations == []
+    assert guard.reached == []
     with pytest.raises(NetworkBlockedError, match=r"udp\.example\.invalid:53"):
         guard.check_connect(socket.AF_INET, socket.SOCK_DGRAM, ("udp.example.invalid", 53))
-    with pytest.raises(NetworkBlockedError, match=r"192\.0\.2\.1:80"):
-        guard.check_connect(socket.AF_INET, socket.SOCK_STREAM, ("192.0.2.1", 80))
+    with pytest.raises(NetworkBlockedError, match=r"203\.0\.113\.1:80"):
+        guard.check_connect(socket.AF_INET, socket.SOCK_STREAM, ("203.0.113.1", 80))

@@ -34,7 +34,7 @@ from _pytest._io.saferepr import saferepr
 from tenantfixtures.guards.network import NetworkBlockedError, NetworkGuard
 from tenantfixtures.redact import MARK, redact, redact_json
 
-from .conftest import COUNTS, FIELDS
+from .conftest import record_counts
 
 HEX = "9f3b6c1d2e4a5b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"
 
@@ -189,21 +189,6 @@ def _leaks(output: str, random_part: str) -> bool:
     return any(random_part[i : i + 16] in output for i in range(len(random_part) - 15))
 
 
-def _record(
-    record_property: Callable[[str, object], None], counts: Counter[str], problems: list[str]
-) -> None:
-    counts["tried"] = sum(counts[field] for field in FIELDS if field != "tried")
-    figures = {field: counts[field] for field in FIELDS}
-    record_property(COUNTS, json.dumps(figures))
-    print(
-        f"tried {figures['tried']} / refused with a clear error {figures['refused']}"
-        f" / allowed as expected {figures['allowed']} / leaked {figures['leaked']}"
-        f" / crashed {figures['crashed']}"
-    )
-    assert figures["leaked"] == 0, "\n".join(problems)
-    assert figures["crashed"] == 0, "\n".join(problems)
-
-
 def test_secret_placements_times_outputs(record_property: Callable[[str, object], None]) -> None:
     counts: Counter[str] = Counter()
     problems: list[str] = []
@@ -243,7 +228,7 @@ def test_secret_placements_times_outputs(record_property: Callable[[str, object]
         counts["allowed" if kept else "crashed"] += 1
         if not kept:
             problems.append(f"ordinary text changed: {row}: {produce()!r}")
-    _record(record_property, counts, problems)
+    record_counts(record_property, counts, problems)
 
 
 # Network calls, each a test of one inner session: (name, expected verdict, body).
@@ -480,4 +465,4 @@ def test_network_calls_times_verdicts(
     if "203.0.113" in output and "Connection refused" in output:
         problems.append("a socket error for a TEST-NET address: was a packet sent?")
         counts["leaked"] += 1
-    _record(record_property, counts, problems)
+    record_counts(record_property, counts, problems)
