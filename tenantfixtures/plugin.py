@@ -307,15 +307,7 @@ def _passthrough_paths(config: pytest.Config, layout: Layout | None) -> list[Pat
         for p in group
     ]
     if layout is not None:
-        for path in paths:
-            from tenantfixtures.sandbox.layout import is_within
-
-            if is_within(os.path.abspath(path), str(layout.data_dir)):
-                raise pytest.UsageError(
-                    f"{path} lies inside the app's data dir {layout.data_dir}, which every"
-                    " test sees as its own copy: store it elsewhere"
-                    " (e.g. --tf-history=reports/history.db)"
-                )
+        layout.refuse_inside(paths)
     return paths
 
 

@@ -116,6 +116,7 @@ class SandboxController:
             layout = layout_of(topology)
         except ValueError as exc:
             raise pytest.UsageError(f"the tenant topology: {exc}") from None
+        layout.refuse_inside(self.router.passthrough)  # a topology known only from a fixture
         cache = self.template_cache = TemplateCache(
             self.template_dir or self.work_root / "templates"
         )

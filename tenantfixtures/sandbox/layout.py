@@ -10,10 +10,12 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
+
+import pytest
 
 from tenantfixtures.errors import UnsafeDatabasePathError, UnsafeTenantIdError
 from tenantfixtures.sandbox.sqlite import SIDE_SUFFIXES
@@ -123,6 +125,17 @@ class Layout:
                 raise ValueError(
                     f"the system database {system_db} does not exist, but {meant} does:"
                     f" is system_db a typo for {Layout.relative_path_in(meant, self.data_dir)}?"
+                )
+
+    def refuse_inside(self, passthrough: Iterable[Path]) -> None:
+        """Files our own parts write during tests (the flaky history) must not lie in the data
+        dir, where every test would see its own copy of them."""
+        for path in passthrough:
+            if is_within(os.path.abspath(path), str(self.data_dir)):
+                raise pytest.UsageError(
+                    f"{path} lies inside the app's data dir {self.data_dir}, which every"
+                    " test sees as its own copy: store it elsewhere"
+                    " (e.g. --tf-history=reports/history.db)"
                 )
 
     @property

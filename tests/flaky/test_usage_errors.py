@@ -76,6 +76,31 @@ def test_history_inside_the_data_dir_is_one_usage_error(pytester):
     assert not pytester.path.joinpath("data", "h.db").exists()
 
 
+def test_history_inside_a_data_dir_known_from_a_fixture_fails_its_tests(pytester):
+    """A topology from a conftest fixture is known only once a test asks for it: each test
+    errors with the same message (the recorder, configured before, still writes there)."""
+    pytester.makepyfile(app=APP, test_x="def test_a(tenancy): pass\n")
+    pytester.makeconftest(
+        """
+        import pytest
+        import tenantfixtures
+        import app
+
+        @pytest.fixture(scope="session")
+        def tenant_topology():
+            return tenantfixtures.Topology(
+                system=app.SystemBase.metadata, tenant=app.TenantBase.metadata, data_dir="data"
+            )
+        """
+    )
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    pytester.mkdir("data")
+    result = pytester.runpytest_subprocess("--tf-history=data/h.db", "-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*data/h.db lies inside the app's data dir *--tf-history=*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
 def test_a_test_reading_the_history_is_no_sandbox_escape(pytester):
     """The history file is passed through the sandbox: a test (or the recorder, mid-test)
     opening it reaches the real file, and the escape guard does not object."""
