@@ -289,7 +289,7 @@ def _judge(row: dict[str, Any], tenant_id: str, outside: list[str]) -> tuple[str
             return "leaked", "silently accepted (no error, nothing found in the data dir)"
         if raised in REFUSALS and _clear(message):
             return "refused", None
-        if raised == "ValueError" and "embedded null byte" in message:
+        if raised == "ValueError" and "embedded null" in message:  # "byte" or "character"
             return "refused", None  # Python refuses NUL in any path before a file is touched
         return "crashed", f"{row['module']}.{raised}: {message}"
     if raised is not None:
