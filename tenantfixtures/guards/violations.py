@@ -241,17 +241,22 @@ _ORIGIN = threading.local()
 def call_site() -> str | None:
     """The innermost frame of the user's own code (test or app), as ``path:line in func``;
     in an executor job, the call site that submitted it."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith((_OURS, *_LIBRARIES, "<")):
-            path = Path(filename)
-            with contextlib.suppress(ValueError):
-                path = path.relative_to(Path.cwd())
-            return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"
-        frame = frame.f_back
+    frame = user_frame()
+    if frame is not None:
+        path = Path(frame.f_code.co_filename)
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(Path.cwd())
+        return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"
     origin: str | None = getattr(_ORIGIN, "site", None)
     return origin
+
+
+def user_frame() -> FrameType | None:
+    """The innermost frame of the user's own code (test or app): neither ours nor a library's."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith((_OURS, *_LIBRARIES, "<")):
+        frame = frame.f_back
+    return frame
 
 
 @contextlib.contextmanager

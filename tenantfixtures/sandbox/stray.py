@@ -9,18 +9,14 @@ say so, naming both paths.
 from __future__ import annotations
 
 import os
-import sys
-import sysconfig
 import warnings
 from pathlib import Path
 
 import pytest
 
 from tenantfixtures.errors import UnsafeTenantIdError
+from tenantfixtures.guards.violations import user_frame
 from tenantfixtures.sandbox.layout import Layout, is_within
-
-_LIBRARIES = ("tenantfixtures.", "sqlalchemy.", "aiosqlite")
-_STDLIB = sysconfig.get_paths()["stdlib"]
 
 
 class StrayDatabaseWarning(pytest.PytestWarning):
@@ -49,12 +45,10 @@ def stray_data_dir(path: str, layout: Layout, project_root: Path) -> Path | None
 
 def warn_if_stray(path: str, layout: Layout, project_root: Path) -> None:
     """Warn when the app is about to create ``path`` as a database in a stray data dir."""
-    if os.path.exists(path):
+    directory = stray_data_dir(path, layout, project_root)  # no file system access
+    if directory is None or os.path.exists(path):
         return
-    directory = stray_data_dir(path, layout, project_root)
-    if directory is None:
-        return
-    filename, lineno, module = _app_frame()
+    frame = user_frame()  # the app's line that asked for the database: the one to fix
     warnings.warn_explicit(
         StrayDatabaseWarning(
             f"the app created the database {os.path.abspath(path)}: it treats {directory} as"
@@ -64,19 +58,6 @@ def warn_if_stray(path: str, layout: Layout, project_root: Path) -> None:
             " absolute path"
         ),
         StrayDatabaseWarning,
-        filename,
-        lineno,
-        module,
+        frame.f_code.co_filename if frame else "<unknown>",
+        frame.f_lineno if frame else 0,
     )
-
-
-def _app_frame() -> tuple[str, int, str]:
-    """Where the app asked for the database: the first caller outside the database libraries
-    and this package, so the warning points at the line to fix."""
-    frame = sys._getframe(1)
-    while frame.f_back is not None and (
-        frame.f_globals.get("__name__", "").startswith(_LIBRARIES)
-        or frame.f_code.co_filename.startswith(_STDLIB)
-    ):
-        frame = frame.f_back
-    return frame.f_code.co_filename, frame.f_lineno, frame.f_globals.get("__name__", "")

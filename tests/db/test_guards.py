@@ -1,9 +1,10 @@
 """Guards on the sandbox: escapes, cross-tenant access (marker form) and query counts."""
 
 import os
-import sys
 
 import pytest
+
+from tests.conftest import run_offline
 
 ESCAPES = """
 import sqlite3
@@ -270,23 +271,6 @@ def line_of(marker: str) -> int:
     return next(n for n, line in enumerate(SWALLOWED.splitlines()) if marker in line)
 
 
-def offline(project: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """An inner session without a network (only a loopback that is down): what a guard lets
-    through in warn mode fails at once instead of reaching another machine. (Without
-    pytest-rerunfailures, whose xdist workers talk to the controller over loopback TCP.)"""
-    return project.run(
-        "unshare",
-        "--net",
-        "--map-current-user",
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:rerunfailures",
-        *args,
-    )
-
-
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_a_swallowed_violation_fails_its_phase_with_one_message_style(mini_project, workers):
     mini_project.makepyfile(test_swallowed=SWALLOWED)
@@ -355,9 +339,8 @@ def test_a_swallowed_violation_fails_its_phase_with_one_message_style(mini_proje
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_warn_mode_warns_once_per_violation_with_one_category(mini_project, workers):
     mini_project.makepyfile(test_swallowed=SWALLOWED)
-    result = offline(
-        mini_project, "-p", "tenantfixtures", "-p", "no:randomly", "--tf-guard=warn", *workers
-    )
+    # without pytest-rerunfailures, whose xdist workers talk to the controller over loopback TCP
+    result = run_offline(mini_project, "-p", "no:rerunfailures", "--tf-guard=warn", *workers)
     # tenancy.only and the openrouter mock are checks the test asked for: they still fail
     result.assert_outcomes(failed=3, passed=4, warnings=4)
     out = result.stdout.str()

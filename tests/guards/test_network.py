@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 
 import pytest
 
@@ -20,6 +19,7 @@ from tenantfixtures.guards.network import (
     NetworkGuard,
     parse_rules,
 )
+from tests.conftest import run_offline
 
 HINT = (
     "Mock it (the `openrouter` fixture, or respx routes), or allow it:"
@@ -41,25 +41,6 @@ def blocked(test: str, where: str, line: str | None) -> list[str]:
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "tenantfixtures", "-p", "no:randomly", *args)
-
-
-def run_offline(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """An inner session in a network namespace of its own, holding only a loopback that is
-    down: a connection the guard lets through fails at once (network unreachable), so a test
-    of what is *allowed* never sends a packet to another machine."""
-    return pytester.run(
-        "unshare",
-        "--net",
-        "--map-current-user",
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "tenantfixtures",
-        "-p",
-        "no:randomly",
-        *args,
-    )
 
 
 def assert_has_lines(result: pytest.RunResult, lines: list[str]) -> None:

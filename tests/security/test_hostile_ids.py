@@ -131,6 +131,23 @@ def report(tenancy, entry, n, raised):
         results.write(json.dumps(row) + "\\n")
 
 
+def insert_raw(path, marker):
+    # the marker row through the sqlite3 module, as raw app code writes
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS notes"
+        " (id INTEGER PRIMARY KEY, body VARCHAR, stars INTEGER DEFAULT 0)"
+    )
+    conn.execute("INSERT INTO notes (body) VALUES (?)", (marker,))
+    conn.commit()
+    conn.close()
+
+
+def insert_in(session, marker):
+    session.execute(text(INSERT), {{"b": marker}})
+    session.commit()
+
+
 def walk(tenancy, entry, n, write):
     seed(tenancy)
     raised = None
@@ -147,9 +164,7 @@ ROWS = [pytest.param(n, id=f"r{{n}}") for n in range(len(IDS))]
 @pytest.mark.parametrize("n", ROWS)
 def test_tenant(tenancy, n):
     def write(tid, marker):
-        session = tenancy.tenant(tid)
-        session.execute(text(INSERT), {{"b": marker}})
-        session.commit()
+        insert_in(tenancy.tenant(tid), marker)
 
     walk(tenancy, "tenant", n, write)
 
@@ -159,14 +174,7 @@ def test_tenant_path(tenancy, n):
     def write(tid, marker):
         path = tenancy.tenant_path(tid)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path)
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS notes"
-            " (id INTEGER PRIMARY KEY, body VARCHAR, stars INTEGER DEFAULT 0)"
-        )
-        conn.execute("INSERT INTO notes (body) VALUES (?)", (marker,))
-        conn.commit()
-        conn.close()
+        insert_raw(path, marker)
 
     walk(tenancy, "tenant_path", n, write)
 
@@ -184,9 +192,7 @@ def test_tenant_engine(tenancy, n):
 def test_using(tenancy, n):
     def write(tid, marker):
         with tenancy.using(tid):
-            session = tenancy.tenant()
-            session.execute(text(INSERT), {{"b": marker}})
-            session.commit()
+            insert_in(tenancy.tenant(), marker)
 
     walk(tenancy, "using", n, write)
 
@@ -209,14 +215,7 @@ def test_app(tenancy, n):
 def test_raw_sqlite(tenancy, n):
     def write(tid, marker):
         os.makedirs(f"data/organizations/{{tid}}", exist_ok=True)
-        conn = sqlite3.connect(f"data/organizations/{{tid}}/tenant.db")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS notes"
-            " (id INTEGER PRIMARY KEY, body VARCHAR, stars INTEGER DEFAULT 0)"
-        )
-        conn.execute("INSERT INTO notes (body) VALUES (?)", (marker,))
-        conn.commit()
-        conn.close()
+        insert_raw(f"data/organizations/{{tid}}/tenant.db", marker)
 
     walk(tenancy, "raw_sqlite", n, write)
 
