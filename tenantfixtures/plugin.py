@@ -287,7 +287,10 @@ def _snapshot_opener(config: pytest.Config, topology: Topology) -> SnapshotOpene
 
     def open_snapshot(ref: DatabaseRef, snapshot: str | os.PathLike[str], path: Path) -> None:
         from tenantfixtures.migrations import open_from_snapshot
+        from tenantfixtures.migrations.errors import hide_snapshot_errors
         from tenantfixtures.migrations.plugin import PLAN
+
+        __tracebackhide__ = hide_snapshot_errors
 
         plan = config.stash.get(PLAN, None)
         alembic = plan.alembic.config_file if plan is not None and plan.alembic else None

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tenantfixtures.errors import QueryCountError, TenantIsolationError
 from tenantfixtures.guards.violations import active_log, render_all
+from tenantfixtures.migrations.errors import SnapshotError, hide_snapshot_errors
 from tenantfixtures.sandbox.layout import DatabaseRef, validate_tenant_id
 from tenantfixtures.sandbox.sandbox import Sandbox
 
@@ -157,6 +158,7 @@ class Tenancy:
 
     def system(self, *, snapshot: str | os.PathLike[str] | None = None) -> Session:
         """The test's session on the system database (see ``tenant`` for ``snapshot``)."""
+        __tracebackhide__ = hide_snapshot_errors
         return self._session(self._from_snapshot(DatabaseRef.system(), snapshot))
 
     def tenant(
@@ -166,6 +168,7 @@ class Tenancy:
         created from the tenant template on first use; or, with ``snapshot`` (a SQL file, a
         SQLite file or ``alembic:<revision>``), from that older schema, migrated by the app's
         own initializer as in production."""
+        __tracebackhide__ = hide_snapshot_errors
         return self._session(self._from_snapshot(self._tenant_ref(tenant_id), snapshot))
 
     def tenant_of(self, session: Session) -> str | None:
@@ -239,7 +242,7 @@ class Tenancy:
     ) -> DatabaseRef:
         if snapshot is None:
             return ref
-        from tenantfixtures.migrations.errors import SnapshotError
+        __tracebackhide__ = hide_snapshot_errors
 
         if self._open_snapshot is None:
             raise SnapshotError("snapshots need a configured tenant_topology")

@@ -6,12 +6,14 @@ The project's ``env.py`` is run as Alembic runs it; the database is named throug
 
 from __future__ import annotations
 
+import configparser
 import os
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tenantfixtures.migrations.errors import SnapshotError, require_alembic
+from tenantfixtures.migrations.errors import SnapshotError, error_text, require_alembic
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -38,10 +40,20 @@ class AlembicProject:
         if not project.config_file.is_file():
             raise SnapshotError(f"Alembic config {project.config_file} does not exist")
         try:
-            project.script()
-        except (CommandError, KeyError, ValueError) as exc:
+            script = project.script()
+        except (CommandError, KeyError, ValueError, configparser.Error) as exc:
+            hint = ""
+            if "Path doesn't exist" in str(exc):
+                hint = " (a relative script_location is read from the current directory:"
+                hint += " start it with %(here)s to make it relative to the ini file)"
             raise SnapshotError(
-                f"cannot load the Alembic config {project.config_file}: {exc}"
+                f"cannot load the Alembic config {project.config_file}: {exc}{hint}"
+            ) from None
+        try:
+            script.get_heads()  # imports every revision file
+        except Exception as exc:
+            raise SnapshotError(
+                f"cannot load the Alembic history of {project.config_file}: {project.explain(exc)}"
             ) from None
         return project
 
@@ -86,6 +98,19 @@ class AlembicProject:
                 f"unknown Alembic revision {revision!r} in {self.config_file} ({reason});"
                 f" known revisions: {known}"
             )
+
+    def explain(self, exc: BaseException) -> str:
+        """The error and, if it arose in the project's env.py or a revision file, where."""
+        if isinstance(exc, SyntaxError) and exc.filename:
+            return f"SyntaxError: {exc.msg} (at {exc.filename}:{exc.lineno})"
+        directory = Path(self.script().dir).resolve()
+        inside = [
+            entry
+            for entry in traceback.extract_tb(exc.__traceback__)
+            if Path(entry.filename).resolve().is_relative_to(directory)
+        ]
+        where = f" (at {inside[-1].filename}:{inside[-1].lineno})" if inside else ""
+        return error_text(exc) + where
 
     def upgrade(self, database: Path, revision: str = "heads") -> None:
         from alembic import command

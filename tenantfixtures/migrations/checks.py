@@ -4,10 +4,10 @@ snapshot database and a work directory, and raises CheckFailed with a readable r
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sqlite3
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from tenantfixtures.migrations.alembic_support import AlembicProject, sqlite_url
 from tenantfixtures.migrations.diff import assert_schema_matches, versions
-from tenantfixtures.migrations.errors import SchemaMismatchError
+from tenantfixtures.migrations.errors import SchemaMismatchError, error_text
 from tenantfixtures.migrations.state import (
     DatabaseState,
     TableData,
@@ -33,7 +33,6 @@ from tenantfixtures.migrations.state import (
 Migration = Callable[[Path], None]
 _READS = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "EXPLAIN")
 _DDL = ("CREATE", "ALTER", "DROP")
-_BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)")
 
 
 class CheckFailed(AssertionError):
@@ -102,10 +101,6 @@ def watching(path: Path, crash_after: int | None = None) -> Iterator[list[str]]:
         event.remove(Engine, "after_cursor_execute", after)
 
 
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {_BACKGROUND.sub('', str(exc)).strip()}"
-
-
 def _schema_report(path: Path, metadata: MetaData) -> str:
     engine = create_engine(sqlite_url(path), poolclass=NullPool)
     try:
@@ -128,7 +123,7 @@ def _migrate(subject: Subject, path: Path, when: str = "") -> None:
         subject.migrate(path)
     except Exception as exc:
         raise CheckFailed(
-            f"{subject.label}: the migration fails{when}:\n  {_error_text(exc)}\n"
+            f"{subject.label}: the migration fails{when}:\n  {error_text(exc)}\n"
             f"it left behind a database where {_schema_report(path, subject.metadata)}"
         ) from exc
 
@@ -189,7 +184,7 @@ def keeps_rows(subject: Subject, workdir: Path) -> None:
     _migrate(subject, path)
     after = read_state(path)
     problems = rows_kept(before, after, subject.metadata)
-    problems += [v for v in _foreign_key_violations(path) if v not in violations_before]
+    problems += _describe_violations(_foreign_key_violations(path) - violations_before)
     with connect(path) as connection:
         integrity = [row[0] for row in connection.execute("PRAGMA integrity_check")]
     if integrity != ["ok"]:
@@ -229,11 +224,12 @@ def rows_kept(before: DatabaseState, after: DatabaseState, metadata: MetaData) -
         ]
         key = before.tables[table].key or [c for c in data.columns if c in new.columns]
         old_rows, new_rows = _keyed(data, key), _keyed(new, key)
-        lost = [k for k in old_rows if k not in new_rows]
+        # Counted per key: a table without a primary key may hold equal rows.
+        lost = Counter(_keys(data, key)) - Counter(_keys(new, key))
         if lost:
             problems.append(
-                f"{table}: {len(lost)} of {len(old_rows)} row(s) lost"
-                f" (e.g. {_key_text(key, lost[0])})"
+                f"{table}: {lost.total()} of {len(data.rows)} row(s) lost"
+                f" (e.g. {_key_text(key, next(iter(lost)))})"
             )
         changed = [
             (k, column, old_rows[k][column], new_rows[k][column])
@@ -278,21 +274,39 @@ def _new_column_problems(table: str, column: str, values: list[Any], model: Any)
     return []
 
 
+def _rows(data: TableData) -> list[dict[str, Any]]:
+    return [dict(zip(data.columns, row, strict=True)) for row in data.rows]
+
+
+def _keys(data: TableData, key: list[str]) -> list[tuple[Any, ...]]:
+    """Each row's key; a key column the migration dropped reads as NULL (reported apart)."""
+    return [tuple(row.get(column) for column in key) for row in _rows(data)]
+
+
 def _keyed(data: TableData, key: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
-    rows = [dict(zip(data.columns, row, strict=True)) for row in data.rows]
-    return {tuple(row.get(column) for column in key): row for row in rows}
+    return dict(zip(_keys(data, key), _rows(data), strict=True))
 
 
 def _key_text(key: list[str], values: tuple[Any, ...]) -> str:
     return ", ".join(f"{column}={value!r}" for column, value in zip(key, values, strict=True))
 
 
-def _foreign_key_violations(path: Path) -> list[str]:
+def _foreign_key_violations(path: Path) -> set[tuple[str, int, str]]:
+    """(table, rowid, parent) of each row whose foreign key points at no row."""
     with connect(path) as connection:
         rows = connection.execute("PRAGMA foreign_key_check").fetchall()
+    return {(table, rowid, parent) for table, rowid, parent, _ in rows}
+
+
+def _describe_violations(violations: set[tuple[str, int, str]]) -> list[str]:
+    """One line per table and parent: a bad default or a rebuild breaks every row alike."""
+    grouped: dict[tuple[str, str], list[int]] = {}
+    for table, rowid, parent in sorted(violations):
+        grouped.setdefault((table, parent), []).append(rowid)
     return [
-        f"PRAGMA foreign_key_check: {table} rowid {rowid} points at a missing {parent} row"
-        for table, rowid, parent, _ in rows
+        f"PRAGMA foreign_key_check: {len(rowids)} {table} row(s) point at missing {parent}"
+        f" rows (e.g. rowid {rowids[0]})"
+        for (table, parent), rowids in grouped.items()
     ]
 
 
@@ -317,7 +331,7 @@ def upgrade_from_base(project: AlembicProject, metadata: MetaData, workdir: Path
         project.upgrade(path)
     except Exception as exc:
         raise CheckFailed(
-            f"upgrading an empty database to head fails:\n  {_error_text(exc)}"
+            f"upgrading an empty database to head fails:\n  {project.explain(exc)}"
         ) from exc
     engine = create_engine(sqlite_url(path), poolclass=NullPool)
     try:
@@ -338,12 +352,15 @@ def downgrade_upgrade_roundtrip(project: AlembicProject, workdir: Path) -> None:
     revisions = project.revisions()
     shapes = {"base": read_state(path).tables}
     for revision in revisions:
-        _step(project.upgrade, path, revision, f"upgrading to {project.describe(revision)}")
+        _step(
+            project, project.upgrade, path, revision, f"upgrading to {project.describe(revision)}"
+        )
         shapes[revision] = read_state(path).tables
     for position in reversed(range(len(revisions))):
         revision, previous = revisions[position], revisions[position - 1] if position else "base"
+        what = f"downgrading {project.describe(revision)}"
         try:
-            _step(project.downgrade, path, previous, f"downgrading {project.describe(revision)}")
+            _step(project, project.downgrade, path, previous, what)
         except CheckFailed as failure:
             if isinstance(failure.__cause__, NotImplementedError):
                 break
@@ -356,7 +373,7 @@ def downgrade_upgrade_roundtrip(project: AlembicProject, workdir: Path) -> None:
                 f"downgrading {project.describe(revision)} does not restore {previous}:\n"
                 + _bullets(trace)
             )
-    _step(project.upgrade, path, "heads", "upgrading again after the downgrades")
+    _step(project, project.upgrade, path, "heads", "upgrading again after the downgrades")
     trace = compare_structure(
         shapes[revisions[-1]] if revisions else shapes["base"],
         read_state(path).tables,
@@ -367,8 +384,14 @@ def downgrade_upgrade_roundtrip(project: AlembicProject, workdir: Path) -> None:
         raise CheckFailed("downgrading and upgrading again changes the schema:\n" + _bullets(trace))
 
 
-def _step(command: Callable[[Path, str], None], path: Path, revision: str, what: str) -> None:
+def _step(
+    project: AlembicProject,
+    command: Callable[[Path, str], None],
+    path: Path,
+    revision: str,
+    what: str,
+) -> None:
     try:
         command(path, revision)
     except Exception as exc:
-        raise CheckFailed(f"{what} fails:\n  {_error_text(exc)}") from exc
+        raise CheckFailed(f"{what} fails:\n  {project.explain(exc)}") from exc

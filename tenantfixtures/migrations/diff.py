@@ -351,9 +351,12 @@ class _Normaliser:
 
 
 def _default_text(default: Any) -> str:
+    """A server default as SQL: reflected ones are SQL text, a model's plain string is a
+    literal (``server_default="pro"`` is ``'pro'``)."""
     arg = getattr(default, "arg", default)
-    text = getattr(arg, "text", arg)
-    return str(text)
+    if isinstance(arg, str):
+        return "'" + arg.replace("'", "''") + "'"
+    return str(getattr(arg, "text", arg))
 
 
 def _action(value: str | None) -> str:

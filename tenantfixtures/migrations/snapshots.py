@@ -14,7 +14,7 @@ from sqlalchemy import Engine, MetaData, create_engine
 from sqlalchemy.pool import NullPool
 
 from tenantfixtures.migrations.alembic_support import AlembicProject, sqlite_url
-from tenantfixtures.migrations.errors import SnapshotError
+from tenantfixtures.migrations.errors import SnapshotError, hide_snapshot_errors
 from tenantfixtures.sandbox.sqlite import copy_database
 
 ALEMBIC_PREFIX = "alembic:"
@@ -35,6 +35,7 @@ def materialize(
     file and line; a SQLite file is copied; ``alembic:<revision>`` upgrades a fresh database to
     that revision with ``alembic_config``. Raises SnapshotError; never leaves a partial target.
     """
+    __tracebackhide__ = hide_snapshot_errors
     if target.exists() and target.stat().st_size:
         raise SnapshotError(f"cannot materialize {snapshot} onto {target}: the file exists")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -51,8 +52,10 @@ def materialize(
             _from_database(path, target)
         else:
             _from_sql(path, target)
-    except BaseException:
+    except BaseException as exc:
         _remove(target)
+        if isinstance(exc, SnapshotError):  # its message says where: our frames add nothing
+            raise exc.with_traceback(None) from None
         raise
 
 
@@ -66,6 +69,7 @@ def open_from_snapshot(
 ) -> None:
     """Lay an old database down at ``target`` and let the app open it as in production: its
     initializer (lazy migration) runs on it, or ``create_all`` when it has none."""
+    __tracebackhide__ = hide_snapshot_errors
     materialize(snapshot, target, alembic_config=alembic_config)
     engine = create_engine(sqlite_url(target), poolclass=NullPool)
     try:
@@ -149,7 +153,12 @@ def _from_alembic(revision: str, target: Path, alembic_config: Path | None) -> N
         )
     project = AlembicProject.load(alembic_config)
     project.check_revision(revision)
-    project.upgrade(target, revision)
+    try:
+        project.upgrade(target, revision)
+    except Exception as exc:
+        raise SnapshotError(
+            f"`alembic upgrade {revision}` of a new database fails: {project.explain(exc)}"
+        ) from None
 
 
 def _remove(target: Path) -> None:

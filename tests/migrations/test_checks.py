@@ -8,6 +8,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 from tenantfixtures.migrations.alembic_support import AlembicProject
 from tenantfixtures.migrations.checks import (
     CheckFailed,
+    SnapshotWithoutRowsWarning,
     Subject,
     downgrade_upgrade_roundtrip,
     initializer_migration,
@@ -25,6 +26,16 @@ Table(
     Column("id", Integer, primary_key=True),
     Column("body", String, nullable=False),
     Column("stars", Integer, nullable=False, server_default="0"),
+)
+
+# With a Python-side default, which keeps_rows holds the new column's values to.
+NOTES_DEFAULTS = MetaData()
+Table(
+    "notes",
+    NOTES_DEFAULTS,
+    Column("id", Integer, primary_key=True),
+    Column("body", String),
+    Column("stars", Integer, nullable=False, default=0),
 )
 
 
@@ -77,6 +88,76 @@ def test_keeps_rows_names_lost_and_changed_rows(tmp_path):
         "  - notes: 1 of 3 row(s) lost (e.g. id=3)",
         "  - notes: 1 value(s) changed (e.g. id=1: body 'a' -> 'x')",
     ]
+
+
+def migration_of(*statements):
+    def migrate(engine):
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+
+    return initializer_migration(migrate, NOTES)
+
+
+@pytest.mark.parametrize(
+    ("old", "statements", "report"),
+    [
+        pytest.param(
+            "CREATE TABLE tags (name TEXT); INSERT INTO tags VALUES ('a'), ('a'), ('b');",
+            ["DELETE FROM tags WHERE rowid = 2"],
+            "tags: 1 of 3 row(s) lost (e.g. name='a')",
+            id="one-of-two-equal-rows-without-a-key",
+        ),
+        pytest.param(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);"
+            "INSERT INTO notes VALUES (1, 'a'), (2, 'b');",
+            [
+                "CREATE TABLE folders (id INTEGER PRIMARY KEY)",
+                "ALTER TABLE notes ADD COLUMN stars INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE notes ADD COLUMN folder_id INTEGER REFERENCES folders(id) DEFAULT 1",
+            ],
+            "PRAGMA foreign_key_check: 2 notes row(s) point at missing folders rows (e.g. rowid 1)",
+            id="foreign-key-check",
+        ),
+        pytest.param(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+            "INSERT INTO notes VALUES (1, 'a'), (2, NULL);",
+            [
+                "ALTER TABLE notes ADD COLUMN stars INTEGER NOT NULL DEFAULT 0",
+                "PRAGMA writable_schema = ON",
+                "UPDATE sqlite_master SET sql = replace(sql, 'body TEXT', 'body TEXT NOT NULL')"
+                " WHERE name = 'notes'",
+                "PRAGMA writable_schema = OFF",
+            ],
+            "PRAGMA integrity_check: NULL value in notes.body",
+            id="integrity-check",
+        ),
+        pytest.param(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);"
+            "INSERT INTO notes VALUES (1, 'a');",
+            ["ALTER TABLE notes ADD COLUMN stars INTEGER NOT NULL DEFAULT 5"],
+            "notes.stars: old rows hold 5 (1 of 1), the model's default is 0",
+            id="new-column-default",
+        ),
+    ],
+)
+def test_keeps_rows_reports(tmp_path, old, statements, report):
+    """Run with SQLite's default of foreign keys off, so an FK column's default slips in."""
+    prepared = make_database(tmp_path / "old.db", old)
+    subject = Subject("snapshot old.db", prepared, migration_of(*statements), NOTES_DEFAULTS)
+    with pytest.raises(CheckFailed) as failed:
+        keeps_rows(subject, tmp_path)
+    assert str(failed.value).splitlines()[1:] == [f"  - {report}"]
+
+
+def test_keeps_rows_warns_about_tables_without_rows(tmp_path):
+    prepared = make_database(
+        tmp_path / "old.db",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+    )
+    subject = Subject("snapshot old.db", prepared, migration_of(), NOTES)
+    with pytest.warns(SnapshotWithoutRowsWarning, match="tables notes hold no rows"):
+        keeps_rows(subject, tmp_path)
 
 
 def test_seeding_fills_empty_tables_parents_first(tmp_path):

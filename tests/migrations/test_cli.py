@@ -29,6 +29,24 @@ def test_snapshot_writes_the_template_schema_with_sample_rows(project, tmp_path)
     connection.close()
 
 
+def test_snapshot_of_the_system_schema(project, tmp_path):
+    command = [sys.executable, "-c", SNAPSHOT, "snapshot", "--system", "--rows", "2"]
+    result = subprocess.run(command, cwd=project.path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("-- system schema with 2 sample row(s) per table\n")
+    (tmp_path / "system.sql").write_text(result.stdout)
+    materialize(tmp_path / "system.sql", tmp_path / "system.db")
+    connection = sqlite3.connect(tmp_path / "system.db")
+    assert connection.execute("SELECT id FROM orgs ORDER BY id").fetchall() == [
+        ("id 1",),
+        ("id 2",),
+    ]
+    assert (
+        connection.execute("SELECT name FROM sqlite_master WHERE name = 'notes'").fetchall() == []
+    )
+    connection.close()
+
+
 def test_snapshot_without_a_topology_says_what_to_do(pytester):
     pytester.makepyfile(test_one="def test_one():\n    pass\n")
     command = [sys.executable, "-c", SNAPSHOT, "snapshot", "--system"]

@@ -137,3 +137,29 @@ def test_without_alembic_the_error_names_the_extra(tmp_path, monkeypatch):
         MigrationsUnavailableError, match=r"pip install tenantfixtures\[migrations\]"
     ):
         schema_diff(engine, models())
+
+
+def test_defaults_unique_constraints_and_foreign_keys_are_compared(tmp_path):
+    engine = engine_on(
+        tmp_path,
+        """
+        CREATE TABLE owners (id INTEGER PRIMARY KEY);
+        CREATE TABLE plans (id INTEGER PRIMARY KEY, tier TEXT NOT NULL DEFAULT 'free',
+                            owner_id INTEGER, code TEXT);
+        """,
+    )
+    metadata = MetaData()
+    Table("owners", metadata, Column("id", Integer, primary_key=True))
+    Table(
+        "plans",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("tier", Text, nullable=False, server_default="pro"),
+        Column("owner_id", ForeignKey("owners.id")),
+        Column("code", Text, unique=True),
+    )
+    assert schema_diff(engine, metadata) == [
+        "error: plans: foreign key (owner_id) -> owners(id): missing from the database",
+        "error: plans: unique (code): missing from the database",
+        "warning: plans: column tier: server default 'free' in the database, 'pro' in the model",
+    ]

@@ -206,3 +206,26 @@ def test_an_unknown_alembic_revision_is_a_usage_error(project):
     result.stderr.fnmatch_lines(
         ["*unknown Alembic revision 'nope' in */alembic.ini*known revisions: a1"]
     )
+
+
+def test_system_snapshots_are_checked_against_the_system_models(project):
+    (project.path / "snapshots" / "system-1.sql").write_text(
+        "CREATE TABLE orgs (id VARCHAR PRIMARY KEY, legacy TEXT NOT NULL);\n"
+        "INSERT INTO orgs VALUES ('old-org', 'x');\n"
+    )
+    project.makeini(
+        "[pytest]\npythonpath = .\ntestpaths = tests\n"
+        "tenantfixtures_system_snapshots = snapshots/system-*.sql\n"
+    )
+    result = run(project)
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "tenantfixtures::migrations::system-1.sql::reaches_models",
+            "system snapshot system-1.sql: after the migration, the database schema does not"
+            " match the models (1 error):",
+            "  orgs",
+            "    error   column legacy: in the database only (TEXT NOT NULL); inserts through the"
+            " models will fail: it is NOT NULL without a DEFAULT",
+        ]
+    )

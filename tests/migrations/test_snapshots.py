@@ -1,6 +1,7 @@
 """Snapshots become databases: SQL files, SQLite files, alembic:<revision>; and their errors."""
 
 import sqlite3
+import traceback
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 
 from tenantfixtures.errors import TenantFixturesError
 from tenantfixtures.migrations import SnapshotError, materialize, open_from_snapshot
+from tenantfixtures.migrations.alembic_support import AlembicProject
 from tenantfixtures.migrations.snapshots import split_sql
 from tests.migrations.conftest import NOTES_V1, NOTES_V2, RELEASE_1, make_database, write_alembic
 
@@ -58,6 +60,17 @@ def test_a_parse_error_names_the_file_and_line(tmp_path):
     with pytest.raises(SnapshotError, match=r"broken\.sql:3: no such table: nowhere"):
         materialize(snapshot, tmp_path / "t.db")
     assert not (tmp_path / "t.db").exists(), "no partial database is left behind"
+
+
+def test_a_snapshot_error_carries_no_frames_of_ours(tmp_path):
+    """Its message names the file and line; pytest hides materialize's own frame."""
+    snapshot = tmp_path / "broken.sql"
+    snapshot.write_text("CREATE TABLE a (x);\nINSERT INTO nowhere VALUES (1);\n")
+    with pytest.raises(SnapshotError) as raised:
+        materialize(snapshot, tmp_path / "t.db")
+    frames = [frame.name for frame in traceback.extract_tb(raised.value.__traceback__)]
+    assert frames == ["test_a_snapshot_error_carries_no_frames_of_ours", "materialize"]
+    assert not raised.traceback.filter(raised)[1:], "materialize's frame is hidden"
 
 
 def test_an_unterminated_statement_names_its_line(tmp_path):
@@ -137,3 +150,50 @@ def test_open_from_snapshot_runs_the_initializer_or_create_all(tmp_path):
     open_from_snapshot(tmp_path / "old.sql", tmp_path / "b.db", seen.append, metadata)
     assert len(seen) == 1
     assert not rows(tmp_path / "b.db", "SELECT name FROM sqlite_master WHERE name = 'tags'")
+
+
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        ("no section header\n", r"bad\.ini: File contains no section headers"),
+        ("[alembic]\nscript_location = %(nope)s\n", r"bad\.ini: Bad value substitution"),
+        ("[alembic]\n[alembic\n", r"bad\.ini: Source contains parsing errors"),
+        (
+            "[alembic]\nscript_location = nowhere\n",
+            r"bad\.ini: Path doesn't exist: nowhere.*start it with %\(here\)s",
+        ),
+    ],
+)
+def test_an_alembic_config_that_cannot_be_loaded(tmp_path, ini, message):
+    (tmp_path / "bad.ini").write_text(ini)
+    with pytest.raises(SnapshotError, match=f"cannot load the Alembic config .*{message}"):
+        AlembicProject.load(tmp_path / "bad.ini")
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [("def broken(:", "SyntaxError: invalid syntax"), ("import nosuchmodule", "ModuleNotFound")],
+)
+def test_a_revision_file_that_cannot_be_loaded_names_file_and_line(tmp_path, line, error):
+    ini = write_alembic(tmp_path, NOTES_V1, NOTES_V2)
+    revision = tmp_path / "migrations" / "versions" / "a2.py"
+    revision.write_text(revision.read_text() + line + "\n")
+    lineno = revision.read_text().count("\n")
+    with pytest.raises(SnapshotError) as raised:
+        AlembicProject.load(ini)
+    assert str(raised.value).startswith(f"cannot load the Alembic history of {ini}: {error}")
+    assert str(raised.value).endswith(f"(at {revision}:{lineno})")
+
+
+def test_an_alembic_snapshot_whose_upgrade_fails_says_where(tmp_path):
+    ini = write_alembic(tmp_path, NOTES_V1)
+    env = tmp_path / "migrations" / "env.py"
+    env.write_text(env.read_text() + "raise RuntimeError('no database for you')\n")
+    lineno = env.read_text().count("\n")
+    with pytest.raises(SnapshotError) as raised:
+        materialize("alembic:a1", tmp_path / "a1.db", alembic_config=ini)
+    assert str(raised.value) == (
+        "`alembic upgrade a1` of a new database fails: RuntimeError: no database for you"
+        f" (at {env}:{lineno})"
+    )
+    assert not (tmp_path / "a1.db").exists()

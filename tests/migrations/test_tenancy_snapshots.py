@@ -47,12 +47,17 @@ def test_after_the_database_was_opened_is_an_error(tenancy):
 def test_a_missing_snapshot_names_the_file(tenancy):
     with pytest.raises(tenantfixtures.SnapshotError, match="nope.sql"):
         tenancy.tenant("acme", snapshot="snapshots/nope.sql")
+
+
+def test_broken_snapshot(tenancy):
+    tenancy.tenant("acme", snapshot="snapshots/broken.sql")
 """
 
 
 def test_tenancy_opens_old_databases_from_snapshots(project: pytest.Pytester) -> None:
     snapshots = project.path / "snapshots"
     make_database(snapshots / "release-1.db", RELEASE_1)
+    (snapshots / "broken.sql").write_text("CREATE TABLE a (x);\nINSERT INTO nowhere VALUES (1);\n")
     (snapshots / "system-1.sql").write_text(
         "CREATE TABLE orgs (id VARCHAR PRIMARY KEY);\nINSERT INTO orgs VALUES ('old-org');\n"
     )
@@ -64,4 +69,8 @@ def test_tenancy_opens_old_databases_from_snapshots(project: pytest.Pytester) ->
     result = project.runpytest_subprocess(
         "-p", "no:randomly", "--tf-no-migration-checks", "tests/test_snapshots.py"
     )
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=6, failed=1)
+    # The failure is the snapshot's file and line; no frame of tenantfixtures in between.
+    result.stdout.fnmatch_lines(["*SnapshotError: *broken.sql:2: *nowhere*"])
+    failure = result.stdout.str().split("test_broken_snapshot", 1)[1]
+    assert "tenantfixtures/" not in failure.split("short test summary")[0]
