@@ -2,9 +2,13 @@
 
     python benchmarks/bench_flaky.py [accuracy] [--rounds 10] [--seeds 1,2,3,4,5]
     python benchmarks/bench_flaky.py --quick  # accuracy on the first seed only
+    python benchmarks/bench_flaky.py --logs DIR  # keep each nightly's progress log
     python benchmarks/bench_flaky.py overhead [--tests 3000]  # recording on vs off
     python benchmarks/bench_flaky.py report [--attempts 1000000]
     python benchmarks/bench_flaky.py all
+
+"recall of seen" counts only the tests that failed in at least one round: a flake at p = 0.1
+passes 10 rounds 35 % of the time, and is then indistinguishable from a stable test.
 
 Goals, over 5 seeds at 10 rounds: precision >= 0.95 and recall >= 0.9 for every class, every
 culprit named (the victim of two polluters included), no culprit named for a flaky, broken or
@@ -40,7 +44,9 @@ CLI = [sys.executable, "-c", "import sys; from tenantfixtures.cli import main; s
 _TIMES = re.compile(r"rounds in (\d+) s, confirmation in (\d+) s, (\d+) pytest sessions")
 
 
-def _one_seed(rounds: int, seed: int) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
+def _one_seed(
+    rounds: int, seed: int, logs: Path | None
+) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
     """Run nightly on a fresh suite: (truth, found, [rounds s, confirmation s, sessions])."""
     with tempfile.TemporaryDirectory(prefix="tf-bench-") as tmp:
         suite = Path(tmp) / "suite"
@@ -48,6 +54,9 @@ def _one_seed(rounds: int, seed: int) -> tuple[dict[str, Any], dict[str, Any], l
         command = [*CLI, "nightly", f"--rounds={rounds}", f"--seed={seed}", "--history=h.db"]
         command += ["--format=json", "--output=report.json", "--", "-p", "no:cacheprovider"]
         done = subprocess.run(command, cwd=suite, stderr=subprocess.PIPE, text=True)
+        if logs is not None:
+            logs.mkdir(parents=True, exist_ok=True)
+            (logs / f"nightly-{seed}.log").write_text(done.stderr)
         if done.returncode != 0:
             tail = done.stderr[-3000:]
             sys.exit(f"nightly exited with {done.returncode} on seed {seed}:\n{tail}")
@@ -57,27 +66,37 @@ def _one_seed(rounds: int, seed: int) -> tuple[dict[str, Any], dict[str, Any], l
     return truth, found, [int(g) for g in match.groups()]
 
 
-def accuracy(rounds: int, seeds: list[int]) -> None:
+def accuracy(rounds: int, seeds: list[int], logs: Path | None = None) -> None:
     """Precision and recall per class, culprits named, culprits wrongly named, per seed."""
-    worst: dict[str, list[float]] = {cls: [1.0, 1.0] for cls in CLASSES}
+    worst: dict[str, list[float]] = {cls: [1.0, 1.0, 1.0] for cls in CLASSES}
     totals = [0, 0, 0]
     all_polluters = wrong_culprits = 0
     for seed in seeds:
-        truth, found, times = _one_seed(rounds, seed)
+        truth, found, times = _one_seed(rounds, seed, logs)
         totals = [a + b for a, b in zip(totals, times, strict=True)]
         print(
             f"\nseed {seed}: {len(truth)} tests, {rounds} rounds: rounds {times[0]} s,"
             f" confirmation {times[1]} s ({times[2]} sessions)"
         )
-        print(f"{'class':<16}{'truth':>6}{'found':>6}{'precision':>11}{'recall':>8}")
+        print(
+            f"{'class':<16}{'truth':>6}{'found':>6}{'precision':>11}{'recall':>8}"
+            f"{'seen':>6}{'recall of seen':>16}"
+        )
         for cls in CLASSES:
             expected = {n for n, t in truth.items() if t["class"] == cls}
             predicted = {n for n, t in found.items() if t["classification"] == cls}
             hits = len(expected & predicted)
             precision = hits / len(predicted) if predicted else 1.0
             recall = hits / len(expected) if expected else 1.0
-            worst[cls] = [min(worst[cls][0], precision), min(worst[cls][1], recall)]
-            print(f"{cls:<16}{len(expected):>6}{len(predicted):>6}{precision:>11.2f}{recall:>8.2f}")
+            # A test that never failed in any round is, to any detector, a stable test.
+            seen = {n for n in expected if cls == "stable" or found[n]["failures"]}
+            seen_recall = len(seen & predicted) / len(seen) if seen else 1.0
+            figures = (precision, recall, seen_recall)
+            worst[cls] = [min(pair) for pair in zip(worst[cls], figures, strict=True)]
+            print(
+                f"{cls:<16}{len(expected):>6}{len(predicted):>6}{precision:>11.2f}{recall:>8.2f}"
+                f"{len(seen):>6}{seen_recall:>16.2f}"
+            )
         with_culprits = [n for n, t in truth.items() if t.get("culprits")]
         named = [n for n in with_culprits if set(found[n]["culprits"]) == set(truth[n]["culprits"])]
         all_polluters += len(with_culprits) - len(named)
@@ -100,9 +119,9 @@ def accuracy(rounds: int, seeds: list[int]) -> None:
                     f" {got['culprits']}: {got['evidence']}"
                 )
     print(f"\nover {len(seeds)} seeds ({', '.join(map(str, seeds))}), {rounds} rounds:")
-    print(f"{'class':<16}{'min precision':>14}{'min recall':>12}")
-    for cls, (precision, recall) in worst.items():
-        print(f"{cls:<16}{precision:>14.2f}{recall:>12.2f}")
+    print(f"{'class':<16}{'min precision':>14}{'min recall':>12}{'min recall of seen':>20}")
+    for cls, (precision, recall, seen_recall) in worst.items():
+        print(f"{cls:<16}{precision:>14.2f}{recall:>12.2f}{seen_recall:>20.2f}")
     print(f"tests with a culprit missed or wrong: {all_polluters}")
     print(f"culprits named for flaky/broken/stable tests: {wrong_culprits}")
     ratio = totals[1] / totals[0] if totals[0] else 0.0
@@ -201,6 +220,7 @@ def main() -> None:
         help="comma-separated base seeds of the nightly shuffles (default: 5 seeds)",
     )
     parser.add_argument("--quick", action="store_true", help="accuracy: the first seed only")
+    parser.add_argument("--logs", type=Path, help="accuracy: keep each nightly's log here")
     parser.add_argument("--tests", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--attempts", type=int, default=1_000_000)
@@ -212,7 +232,7 @@ def main() -> None:
     if args.what in ("report", "all"):
         report_speed(args.attempts)
     if args.what in ("accuracy", "all"):
-        accuracy(args.rounds, args.seeds)
+        accuracy(args.rounds, args.seeds, args.logs)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 ``generate(directory)`` writes the suite and returns the manifest: node id -> expected class and
 culprits. Randomness comes from ``os.urandom`` so pytest-randomly's reseeding cannot tame it;
 order dependence goes through a module global (per process, like real leaked state); parallel
-collisions go through one shared file per pair, touched only while both tests overlap.
+collisions go through one shared file per pair, touched only while both tests overlap; a
+one-sided collision through a lock file one test holds half its time while the other checks it.
 """
 
 import json
@@ -19,6 +20,8 @@ POLLUTED_VICTIMS = 3
 BRITTLE = 2
 COLLIDING_PAIRS = 2
 COLLISION_SECONDS = 0.5
+ONE_SIDED_PAIRS = 1  # only one test of the pair fails, and only in about half the co-runs
+HOLD_SECONDS = 0.6
 
 _STATE = '''"""Process-wide state that order-dependent tests leak and rely on."""
 LEAKED: set[str] = set()
@@ -177,6 +180,35 @@ def generate(directory: Path) -> dict[str, dict[str, Any]]:
                 "parallel-only",
                 culprits=[f"{other}.py::{other}"],
             )
+    for i in range(ONE_SIDED_PAIRS):
+        holder, loser = f"test_reindex_{i}", f"test_search_{i}"
+        add(
+            f"{holder}.py",
+            holder,
+            f"""
+            def {holder}(shared_dir):
+                lock = shared_dir / "index-{i}.lock"
+                lock.write_text("rebuilding")
+                try:
+                    time.sleep({HOLD_SECONDS})
+                finally:
+                    lock.unlink(missing_ok=True)
+                time.sleep({HOLD_SECONDS})
+            """,
+            "stable",
+        )
+        add(
+            f"{loser}.py",
+            loser,
+            f"""
+            def {loser}(shared_dir):
+                time.sleep({HOLD_SECONDS / 2})
+                assert not (shared_dir / "index-{i}.lock").exists(), "index being rebuilt"
+                time.sleep({HOLD_SECONDS / 2})
+            """,
+            "parallel-only",
+            culprits=[f"{holder}.py::{holder}"],
+        )
     for file, bodies in files.items():
         (directory / file).write_text(_module("\n".join(bodies)))
     (directory / "manifest.json").write_text(json.dumps(truth, indent=2))

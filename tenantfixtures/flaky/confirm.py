@@ -1,9 +1,12 @@
 """Confirms what the nightly rounds suggest, by targeted reruns (the iDFlakies/iPFlakies recipe).
 
+- first, one screening session runs every suspect a few times in a row: failing some of its
+  runs there: flaky; failing all of them and every round: broken (else it is run alone);
 - fails in every round and alone: broken;
-- fails only under xdist, passes alone: run on two workers beside the tests that overlapped its
-  failures; a partner is named when the test fails in every co-run beside it, rejecting "a
-  flake at its observed rate" (parallel-only);
+- fails only under xdist, passes alone: co-run beside the tests that overlapped its failures
+  (two processes started together, as two workers); a partner is named when its failures
+  beside it, against its passes alone, reject "a flake at its observed rate", and it passes
+  beside a control test that never failed (else: parallel-only, no partner);
 - passes alone, fails in some orders: every test whose presence earlier in the same process
   matches its failures is a candidate polluter, run right before it; fails alone but passes in
   some orders: the same for the state-setter (order-dependent); a bisected failing prefix when
@@ -12,9 +15,12 @@
 
 Each suspect's confirmation is a generator of probes, so the driver can stop each one early,
 run probes of different suspects at once, and stop everything at a deadline with the
-best verdict so far.
+best verdict so far. Repeated runs of one question (alone, after one candidate, beside one
+partner) share a session: under the null hypothesis each run is an independent draw wherever
+it runs, and a session start costs more than most tests.
 """
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Generator
@@ -24,8 +30,10 @@ from tenantfixtures.flaky.models import Attempt, Classification, Finding
 from tenantfixtures.flaky.runner import Probe, Prober, ProbeResult
 from tenantfixtures.flaky.stats import (
     ALPHA,
+    MAX_RUNS,
     Interval,
     collision_pvalue,
+    fewest_alone,
     order_pvalue,
     plan,
 )
@@ -33,8 +41,9 @@ from tenantfixtures.flaky.stats import (
 MAX_CANDIDATES = 8  # candidates tried per test: the Bonferroni family
 MAX_FROM_HISTORY = 3  # of which taken from the recorded orders; the rest found by bisection
 MAX_PARTNERS = 2  # co-run partners tried per test (co-runs are the costliest probes)
-MAX_NO_OVERLAP = 3  # co-runs allowed to miss each other (a late worker start) per partner
+MAX_NO_OVERLAP = 1  # extra co-run sessions when too few runs overlapped (a slow start)
 MAX_BATCH = 4  # probes run at once, each in a session of its own
+MAX_COVER = 200  # repeats of a short test spanning a longer one's runs beside it
 
 Judgement = Generator[Probe, ProbeResult, Finding]
 
@@ -79,6 +88,23 @@ class Rounds:
             if a.started_at < attempt.stopped_at and attempt.started_at < a.stopped_at
         }
 
+    def pitch(self, nodeid: str) -> float:
+        """The median time from the test's start to the next start in its process: its own
+        time plus pytest's between tests, what each repeat of it adds to a session."""
+        times = []
+        for attempt in self.of(nodeid):
+            later = [
+                a.started_at
+                for a in self._by_process[(attempt.run_id, attempt.worker)]
+                if a.position > attempt.position
+            ]
+            times.append(min(later, default=attempt.stopped_at) - attempt.started_at)
+        times.sort()
+        return times[len(times) // 2] if times else 0.0
+
+    def never_failed(self) -> list[str]:
+        return [n for n, same in self._by_test.items() if not any(a.failed for a in same)]
+
     def fails_serially(self, nodeid: str) -> bool:
         return any(a.failed for a in self.of(nodeid) if a.run_id not in self.parallel_runs)
 
@@ -99,6 +125,7 @@ class Judge:
         self.total = len(history)
         self.rate = rounds.rate(nodeid)
         self.alone: list[bool] = []  # failed? per alone run
+        self.screen: list[bool] = []  # failed? per run in the shared screening session
         self.best = Finding(
             nodeid,
             Classification.FLAKY,
@@ -110,13 +137,39 @@ class Judge:
         return self.failed > 0 and not self.rounds.fails_serially(self.nodeid)
 
     def _alone_runs(self, count: int) -> Generator[Probe, ProbeResult, None]:
-        while len(self.alone) < count:
-            result = yield Probe((self.nodeid,), key=("alone", self.nodeid, len(self.alone)))
-            self.alone.append(result.failed(self.nodeid))
+        """Runs alone (one process, one after the other) until ``count`` were made."""
+        missing = count - len(self.alone)
+        if missing > 0:
+            key = ("alone", self.nodeid, len(self.alone), missing)
+            result = yield Probe((self.nodeid,) * missing, key=key)
+            self.alone += result.failures(self.nodeid)
+
+    @property
+    def first_alone(self) -> int:
+        """As many alone runs as naming a polluter would take: needed for any culprit, and a
+        flake shows itself there, for the price of one session."""
+        return plan(self._order_pvalue(victim=True), MAX_CANDIDATES)[0]
+
+    def _screened(self) -> Finding | None:
+        """The verdict the screening session already gives: a test failing some of its runs
+        in a row is flaky whatever ran before it (leaked state would fail them all), and one
+        failing all of them and every round is broken."""
+        shown, runs = sum(self.screen), len(self.screen)
+        where = "runs in a row in one process"
+        if runs and 0 < shown < runs:
+            return self._finding(Classification.FLAKY, f"failed {shown}/{runs} {where}")
+        if runs and shown == runs and self.failed == self.total:
+            return self._finding(
+                Classification.BROKEN, f"failed all {self.total} rounds and {runs}/{runs} {where}"
+            )
+        return None
 
     def run(self) -> Judgement:
         self.log(f"  confirming {self.nodeid} ({self.failed}/{self.total} rounds failed)")
-        yield from self._alone_runs(2)
+        screened = self._screened()
+        if screened is not None:
+            return screened
+        yield from self._alone_runs(self.first_alone)
         alone_failures = sum(self.alone)
         if alone_failures == len(self.alone) and self.failed == self.total:
             return self._finding(
@@ -144,6 +197,12 @@ class Judge:
     ) -> Finding:
         return Finding(self.nodeid, classification, evidence, culprits, p_value)
 
+    def _order_pvalue(self, victim: bool) -> Callable[[int, int], float]:
+        def pvalue(alone: int, pairs: int) -> float:
+            return order_pvalue(self.rate, alone, pairs, victim=victim)
+
+        return pvalue
+
     def _contradicted(self, victim: bool) -> Finding | None:
         """An alone run showed the culprit's effect: the test does that without any culprit."""
         if any(failed == victim for failed in self.alone):
@@ -156,73 +215,130 @@ class Judge:
         return None
 
     # -- parallel-only ------------------------------------------------------------------------
-    def _partners(self) -> list[str]:
-        """Tests that overlapped the failures longer than they overlapped passing attempts
-        under xdist, longest first: a partner that ran beside it harmlessly is no suspect."""
-        history = self.rounds.of(self.nodeid)
+    def _overlaps(self) -> tuple[Counter[str], Counter[str]]:
+        """Seconds each test ran beside this one's failures, and beside its passes, under xdist."""
         during_failures: Counter[str] = Counter()
         during_passes: Counter[str] = Counter()
-        for attempt in history:
-            if attempt.run_id not in self.rounds.parallel_runs:
-                continue
-            (during_failures if attempt.failed else during_passes).update(
-                self.rounds.overlap(attempt)
-            )
-        ranked = during_failures.most_common()
-        return [name for name, seconds in ranked if seconds > during_passes[name]][:MAX_PARTNERS]
+        for attempt in self.rounds.of(self.nodeid):
+            if attempt.run_id in self.rounds.parallel_runs:
+                (during_failures if attempt.failed else during_passes).update(
+                    self.rounds.overlap(attempt)
+                )
+        return during_failures, during_passes
+
+    def _partners(self) -> list[str]:
+        """Tests that overlapped at least half of the failures under xdist, and longer than
+        they overlapped passing attempts, longest first: a partner that ran beside it
+        harmlessly, or beside one failure by chance, is no suspect."""
+        during_failures, during_passes = self._overlaps()
+        failures = [
+            a
+            for a in self.rounds.of(self.nodeid)
+            if a.failed and a.run_id in self.rounds.parallel_runs
+        ]
+        beside: Counter[str] = Counter()
+        for attempt in failures:
+            beside.update(self.rounds.overlap(attempt).keys())
+        return [
+            name
+            for name, seconds in during_failures.most_common()
+            if seconds > during_passes[name] and 2 * beside[name] >= len(failures)
+        ][:MAX_PARTNERS]
+
+    def _control(self, partners: list[str]) -> str | None:
+        """A test that never failed, to co-run beside: the one that ran beside this test's
+        passes longest, else the longest one (so it covers the runs)."""
+        _, during_passes = self._overlaps()
+        healthy = [n for n in self.rounds.never_failed() if n not in partners]
+        if not healthy:
+            return None
+        return max(sorted(healthy), key=lambda n: (during_passes[n], self.rounds.pitch(n)))
 
     def _parallel(self) -> Generator[Probe, ProbeResult, Finding | None]:
         partners = self._partners()
         self.log(f"    overlapped its failures: {', '.join(partners) or 'none'}")
         if not partners:
             return None
-
-        def pvalue_for(alone: int, runs: int) -> float:
-            return collision_pvalue(self.rate, alone, runs)
-
-        alone_needed, runs_needed = plan(pvalue_for, len(partners))
-        confirmed: list[str] = []
-        for partner in partners:
-            if (yield from self._co_runs(partner, runs_needed)):
-                confirmed.append(partner)
-        if not confirmed:
+        target = ALPHA / len(partners)
+        _, co_runs = plan(lambda a, c: collision_pvalue(self.rate, a, c, c), len(partners))
+        runs = min(MAX_RUNS, 2 * co_runs)  # room for the misses of a one-sided collision
+        control = self._control(partners)
+        # The control last: what a partner leaves behind shows there, against the partner.
+        others = [*partners, *([control] if control else [])]
+        seen = yield from self._co_runs(others, runs, len(partners))
+        needed = [self._alone_for(seen[p], target) for p in partners if any(seen[p])]
+        reachable = [count for count in needed if count is not None]
+        if not reachable:
             return None
-        yield from self._alone_runs(alone_needed)
+        yield from self._alone_runs(max(reachable))
         if any(self.alone):
             return self._contradicted(victim=True)
-        value = pvalue_for(len(self.alone), runs_needed)
-        if value > ALPHA / len(partners):
+        values = {
+            p: collision_pvalue(self.rate, len(self.alone), len(seen[p]), sum(seen[p]))
+            for p in partners
+            if any(seen[p])
+        }
+        named = {partner: value for partner, value in values.items() if value <= target}
+        if not named:
             return None
+        summary = (
+            f"failed {self.failed}/{self.total} rounds, only under xdist; passed"
+            f" {len(self.alone)}/{len(self.alone)} alone, failed "
+            + ", ".join(
+                f"{sum(seen[p])}/{len(seen[p])} runs beside {p} ({_p(v)})" for p, v in named.items()
+            )
+            + f", against a flake failing {self.rate.low:.0%}-{self.rate.high:.0%} of the time"
+            f" (Bonferroni over {len(partners)} partners)"
+        )
+        if control is not None:
+            beside_control = seen[control]
+            if any(beside_control):
+                return self._finding(
+                    Classification.PARALLEL_ONLY,
+                    f"{summary}; but it failed {sum(beside_control)}/{len(beside_control)}"
+                    f" runs beside {control}, which never failed: it breaks beside other"
+                    " tests in general, no partner named",
+                )
+            summary += f"; passed {len(beside_control)}/{len(beside_control)} beside {control}"
         return self._finding(
-            Classification.PARALLEL_ONLY,
-            f"failed {self.failed}/{self.total} rounds, only under xdist; passed "
-            f"{len(self.alone)}/{len(self.alone)} alone, failed in each of {runs_needed} co-runs"
-            f" beside {', '.join(confirmed)}, {_p(value)} against a flake failing "
-            f"{self.rate.low:.0%}-{self.rate.high:.0%} of the time"
-            f" (Bonferroni over {len(partners)} partners)",
-            tuple(confirmed),
-            value,
+            Classification.PARALLEL_ONLY, summary, tuple(named), max(named.values())
         )
 
-    def _co_runs(self, partner: str, needed: int) -> Generator[Probe, ProbeResult, bool]:
-        """Co-runs side by side until this test failed in ``needed`` that overlapped; False at
-        the first overlapped one it passed (or when too many missed each other)."""
-        overlapped = missed = 0
-        pair = tuple(sorted((self.nodeid, partner)))
-        while overlapped < needed:
-            result = yield Probe(pair, parallel=True, key=("beside", pair, overlapped + missed))
-            if not result.overlapped:
-                missed += 1
-                self.log(f"    beside {partner}: did not overlap")
-                if missed > MAX_NO_OVERLAP:
-                    return False
-                continue
-            mine, theirs = result.failed(self.nodeid), result.failed(partner)
-            self.log(f"    beside {partner}: {_pair_outcome(mine, theirs)}")
-            if not mine:
-                return False
-            overlapped += 1
-        return True
+    def _alone_for(self, beside: list[bool], target: float) -> int | None:
+        def pvalue(alone: int) -> float:
+            return collision_pvalue(self.rate, alone, len(beside), sum(beside))
+
+        return fewest_alone(pvalue, target)
+
+    def _co_runs(
+        self, others: list[str], runs: int, partners: int
+    ) -> Generator[Probe, ProbeResult, dict[str, list[bool]]]:
+        """Failed? for each of the test's runs that overlapped each of ``others`` (and no other
+        test): the process beside runs each of them in turn, this one the test, both repeated
+        to span the same time per block, at least ``runs`` times for this test; one more
+        co-run while fewer than half of the runs beside a partner (the first ``partners``
+        of ``others``) overlapped it (a slow start)."""
+        mine_pitch = max(self.rounds.pitch(self.nodeid), 1e-3)
+        tests: list[str] = []
+        beside: list[str] = []
+        for other in others:
+            pitch = max(self.rounds.pitch(other), 1e-3)
+            block = max(runs * mine_pitch, pitch)
+            tests += [self.nodeid] * min(MAX_COVER, math.ceil(block / mine_pitch))
+            beside += [other] * min(MAX_COVER, math.ceil(block / pitch))
+        seen: dict[str, list[bool]] = {other: [] for other in others}
+        for attempt in range(MAX_NO_OVERLAP + 1):
+            key = ("beside", self.nodeid, tuple(others), runs, attempt)
+            result = yield Probe(tuple(tests), tuple(beside), key)
+            for other in others:
+                seen[other] += result.side_by_side(self.nodeid, other)
+            short = [other for other in others[:partners] if 2 * len(seen[other]) < runs]
+            if not short:
+                break
+            self.log(f"    too few runs overlapped {', '.join(short)}: co-running again")
+        for other in others:
+            self.log(f"    beside {other}: failed {sum(seen[other])}/{len(seen[other])} runs")
+        return seen
 
     # -- order-dependent ----------------------------------------------------------------------
     def _order(self, victim: bool) -> Generator[Probe, ProbeResult, Finding]:
@@ -259,9 +375,7 @@ class Judge:
         explaining most rounds not yet explained first; then, while the earlier tests minus
         the culprits found still produce the effect, bisection finds the next one."""
 
-        def pvalue_for(alone: int, pairs: int) -> float:
-            return order_pvalue(self.rate, alone, pairs, victim=victim)
-
+        pvalue_for = self._order_pvalue(victim)
         alone_needed, pairs_needed = plan(pvalue_for, MAX_CANDIDATES)
         explained: set[int] = set()
         untried = dict(covers)
@@ -297,16 +411,13 @@ class Judge:
     def _pairs_show_effect(
         self, culprit: str, runs: int, victim: bool
     ) -> Generator[Probe, ProbeResult, bool]:
-        """Right after ``culprit`` the test shows the outcome it does not show alone, each time
-        (stops at the first run that does not)."""
-        for index in range(runs):
-            probe = Probe((culprit, self.nodeid), key=("pair", culprit, self.nodeid, index))
-            result = yield probe
-            if result.failed(self.nodeid) != victim:
-                self.log(f"    after {culprit}: no effect (run {index + 1})")
-                return False
-        self.log(f"    after {culprit}: effect in {runs}/{runs} runs")
-        return True
+        """Right after ``culprit`` the test shows the outcome it does not show alone, each
+        time: ``culprit`` then the test, ``runs`` times in one process."""
+        key = ("pair", culprit, self.nodeid, runs)
+        result = yield Probe((culprit, self.nodeid) * runs, key=key)
+        shown = sum(failed == victim for failed in result.failures(self.nodeid))
+        self.log(f"    after {culprit}: effect in {shown}/{runs} runs")
+        return shown == runs
 
     def _from_history(self, victim: bool) -> dict[str, set[int]]:
         """Candidates and the rounds each explains: tests that ran earlier in the same process
@@ -336,29 +447,20 @@ class Judge:
         tag = ("bisect", self.nodeid, tuple(sorted(without)))
         step = 0
         result = yield Probe((*prefix, self.nodeid), key=(*tag, step))
-        if result.failed(self.nodeid) != victim:
+        if result.failures(self.nodeid) != [victim]:
             return None
         while len(prefix) > 1:
             half = len(prefix) // 2
             for part in (prefix[:half], prefix[half:]):
                 step += 1
                 result = yield Probe((*part, self.nodeid), key=(*tag, step))
-                if result.failed(self.nodeid) == victim:
+                if result.failures(self.nodeid) == [victim]:
                     prefix = part
                     break
             else:
                 return None
         self.log(f"    bisected to {prefix[0]}")
         return prefix[0]
-
-
-def _pair_outcome(mine: bool, theirs: bool) -> str:
-    return {
-        (True, True): "both failed",
-        (True, False): "it failed",
-        (False, True): "the partner failed",
-        (False, False): "both passed",
-    }[(mine, theirs)]
 
 
 def confirm(
@@ -372,8 +474,9 @@ def confirm(
     disjoint and none needs the machine alone. Past ``deadline`` (``time.monotonic``) each
     undecided suspect gets its best verdict so far, marked unconfirmed."""
     judges = {nodeid: Judge(nodeid, rounds, log) for nodeid in suspects}
-    runs = {nodeid: judge.run() for nodeid, judge in judges.items()}
     solo = {nodeid for nodeid, judge in judges.items() if judge.parallel_suspect}
+    _screen([judges[n] for n in suspects], prober)
+    runs = {nodeid: judge.run() for nodeid, judge in judges.items()}
     cache: dict[tuple[object, ...], ProbeResult] = {}
     pending: dict[str, Probe] = {}
     done: dict[str, Finding] = {}
@@ -413,6 +516,18 @@ def confirm(
             del pending[nodeid]
             advance(nodeid, result)
     return [done[nodeid] for nodeid in suspects]
+
+
+def _screen(judges: list[Judge], prober: Prober) -> None:
+    """One session, with nothing beside it, runs each suspect its first alone runs in a row,
+    one after the other: most flakes and broken tests are decided there, for one session
+    instead of one each."""
+    if len(judges) < 2:
+        return
+    tests = tuple(t for judge in judges for t in (judge.nodeid,) * judge.first_alone)
+    (result,) = prober.run([Probe(tests, key=("screen",))])
+    for judge in judges:
+        judge.screen = result.failures(judge.nodeid)
 
 
 def _batch(pending: dict[str, Probe], solo: set[str]) -> list[str]:

@@ -4,6 +4,7 @@ Nothing is registered unless its option is set, so runs without ``--tf-history``
 the recorder and its store (SQLAlchemy) are imported only then.
 """
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -106,10 +107,9 @@ def _unusable(target: str, spool: Path) -> str | None:
         return f"cannot create {spool}: {exc.strerror or exc}"
     if not (spool / ".").exists():
         return f"{spool} is not a directory"
-    probe = spool / ".tf-write-check"
-    try:
-        probe.touch()
-        probe.unlink()
+    try:  # a file of its own: sessions sharing the history check at the same moment
+        with tempfile.NamedTemporaryFile(dir=spool, prefix=".tf-write-check-"):
+            pass
     except OSError as exc:
         return f"cannot write in {spool}: {exc.strerror or exc}"
     return None

@@ -172,7 +172,7 @@ class Recorder:
             current = None
         if current is None:
             last = self._last.get(worker)
-            if last is not None and last[0] == nodeid:
+            if last is not None and last[0] == nodeid and attempt > 0:  # a rerun
                 position = last[1]
             else:
                 position = last[1] + 1 if last is not None else 0

@@ -1,10 +1,11 @@
 """``tenantfixtures replay``: rerun a recorded failing attempt as it ran, from the history.
 
 The same tests before it in the same process, in the same order; under xdist the same split
-(each recorded worker's tests, up to the failure, in a process of its own, all at once); the
-same data seed (``--tf-seed``) and pytest-randomly seed.
+(each recorded worker's tests, up to the failure, in a process of its own, all starting their
+tests together); the same data seed (``--tf-seed``) and pytest-randomly seed.
 """
 
+import os
 import shlex
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tenantfixtures.flaky.models import Attempt, Run
-from tenantfixtures.flaky.order import write_selection
+from tenantfixtures.flaky.order import START_TOGETHER_ENV, write_selection
 from tenantfixtures.flaky.runner import serial_args
 from tenantfixtures.flaky.store import Store
 
@@ -97,6 +98,9 @@ def replay(store: Store, nodeid: str, run_id: str | None, *, dry_run: bool) -> i
             sys.stdout.write(f"# {worker}\n" + "\n".join(nodeids) + "\n")
         return 0
     with tempfile.TemporaryDirectory(prefix="tf-replay-") as tmp:
+        gate = Path(tmp, "start")
+        gate.mkdir()
+        env = {**os.environ, START_TOGETHER_ENV: f"{gate}:{len(plan.processes)}"}
         started: dict[str, subprocess.Popen[bytes]] = {}
         for worker, nodeids in plan.processes.items():
             selection = Path(tmp) / f"{worker}.txt"
@@ -107,7 +111,7 @@ def replay(store: Store, nodeid: str, run_id: str | None, *, dry_run: bool) -> i
             quiet = worker != plan.target_process
             output = subprocess.DEVNULL if quiet else None
             started[worker] = subprocess.Popen(
-                command, cwd=plan.cwd(), stdout=output, stderr=output
+                command, cwd=plan.cwd(), env=env, stdout=output, stderr=output
             )
         codes = {worker: process.wait() for worker, process in started.items()}
     return codes[plan.target_process]

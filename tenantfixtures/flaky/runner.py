@@ -1,8 +1,10 @@
 """Runs inner pytest sessions for ``nightly`` and ``replay`` and reads back what they recorded.
 
-Probes that can share the machine run as concurrent sessions, one process each: that keeps
-them apart as xdist workers would. (xdist's ``--dist loadgroup`` cannot pin them: under
-pytest 9 its group suffix is lost, pytest-dev/pytest-xdist with pytest 9.2 here.)
+A probe is one process running its tests in order, a test possibly many times (each run is a
+fresh draw for the statistics, for the price of one session start). A co-run is two such
+processes started together, as two xdist workers would run them side by side; replay runs a
+recorded worker split the same way. (xdist's ``--dist loadgroup`` cannot pin tests to workers:
+under pytest 9 its group suffix is lost, pytest-dev/pytest-xdist with pytest 9.2 here.)
 """
 
 import importlib.util
@@ -11,12 +13,12 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tenantfixtures.flaky.models import Attempt
-from tenantfixtures.flaky.order import write_selection
+from tenantfixtures.flaky.order import START_TOGETHER_ENV, write_selection
 from tenantfixtures.flaky.record import RUN_ID_ENV, RUN_KIND_ENV
 from tenantfixtures.flaky.store import Store
 
@@ -62,19 +64,23 @@ class PytestRunner:
         return self.run_concurrently([extra], history, kind)[0]
 
     def run_concurrently(
-        self, sessions: Sequence[Sequence[str]], history: str, kind: str
+        self,
+        sessions: Sequence[Sequence[str]],
+        history: str,
+        kind: str,
+        env: Mapping[str, str] | None = None,
     ) -> list[str]:
         """Run one session per entry of ``sessions`` (extra args) at once; their run ids."""
         started = []
         for extra in sessions:
             run_id = uuid.uuid4().hex
-            env = {**os.environ, RUN_ID_ENV: run_id, RUN_KIND_ENV: kind}
+            session_env = {**os.environ, **(env or {}), RUN_ID_ENV: run_id, RUN_KIND_ENV: kind}
             # "--opt=value": pytest guesses the rootdir from bare path-like tokens.
             command = self.command([f"--tf-history={history}", *extra])
             process = subprocess.Popen(
                 command,
                 cwd=self.cwd,
-                env=env,
+                env=session_env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -94,32 +100,55 @@ class PytestRunner:
 
 @dataclass(frozen=True)
 class Probe:
-    """Tests to run in one process in this order (``parallel``: on two workers side by side).
+    """Tests to run in one process in this order, repeats included; ``beside``: tests run at
+    the same time in a second process (a co-run).
 
     ``key`` names the probe's place in a confirmation, so a probe asked twice runs once."""
 
     tests: tuple[str, ...]
-    parallel: bool = False
+    beside: tuple[str, ...] = ()
     key: tuple[object, ...] = ()
+
+    @property
+    def parallel(self) -> bool:
+        return bool(self.beside)
 
 
 @dataclass(frozen=True)
 class ProbeResult:
-    attempts: dict[str, Attempt]
-    overlapped: bool = True  # parallel probes: the two tests ran side by side long enough
+    """The attempts of a probe's process (and of the process beside it), in running order."""
 
-    def failed(self, nodeid: str) -> bool:
-        return self.attempts[nodeid].failed
+    runs: tuple[Attempt, ...]
+    beside: tuple[Attempt, ...] = ()
+
+    def failures(self, nodeid: str) -> list[bool]:
+        """Failed? for each run of ``nodeid``, in order."""
+        return [a.failed for a in self.runs if a.nodeid == nodeid]
+
+    def side_by_side(self, nodeid: str, other: str) -> list[bool]:
+        """Failed? for each run of ``nodeid`` that overlapped a run of ``other`` beside it and
+        no run of another test (a run across two of them could be either one's doing)."""
+        return [
+            a.failed
+            for a in self.runs
+            if a.nodeid == nodeid
+            and any(_overlapped(a, b) for b in self.beside if b.nodeid == other)
+            and not any(_shared(a, b) > 0 for b in self.beside if b.nodeid != other)
+        ]
+
+
+def _shared(first: Attempt, second: Attempt) -> float:
+    return min(first.stopped_at, second.stopped_at) - max(first.started_at, second.started_at)
 
 
 def _overlapped(first: Attempt, second: Attempt) -> bool:
-    shared = min(first.stopped_at, second.stopped_at) - max(first.started_at, second.started_at)
+    shared = _shared(first, second)
     shorter = min(first.stopped_at - first.started_at, second.stopped_at - second.started_at)
-    return shared >= MIN_SHARED * shorter
+    return shared > 0 and shared >= MIN_SHARED * shorter
 
 
 class Prober:
-    """Runs probes: one, or several serial ones at once in sessions of their own."""
+    """Runs probes at once, one session each (a co-run: two sessions that start together)."""
 
     def __init__(self, runner: PytestRunner) -> None:
         self.runner = runner
@@ -129,30 +158,36 @@ class Prober:
         self.store = Store(self.history)
         self._files = 0
 
+    def _session(self, tests: Sequence[str]) -> list[str]:
+        self._files += 1
+        path = self.workdir / f"probe-{self._files}.txt"
+        write_selection(path, list(tests))
+        return [f"--tf-select={path}", *serial_args()]
+
     def run(self, probes: Sequence[Probe]) -> list[ProbeResult]:
-        sessions = []
-        for probe in probes:
-            self._files += 1
-            path = self.workdir / f"probe-{self._files}.txt"
-            write_selection(path, list(probe.tests))
-            workers = ["-n", "2", "--dist", "load"] if probe.parallel else serial_args()
-            sessions.append([f"--tf-select={path}", *workers])
+        if any(probe.parallel for probe in probes):
+            return [self._co_run(probe) for probe in probes]
+        sessions = [self._session(probe.tests) for probe in probes]
         run_ids = self.runner.run_concurrently(sessions, self.history, "nightly:probe")
         return [
-            self._result(probe, self.store.attempts_of([run_id], first_only=True))
+            ProbeResult(self._attempts(probe.tests, run_id))
             for probe, run_id in zip(probes, run_ids, strict=True)
         ]
 
-    def _result(self, probe: Probe, found: list[Attempt]) -> ProbeResult:
-        by_id = {a.nodeid: a for a in found}
-        missing = [nodeid for nodeid in probe.tests if nodeid not in by_id]
-        if missing:
-            raise RunError(f"{missing[0]} did not run when selected; is the node id still valid?")
-        attempts = {nodeid: by_id[nodeid] for nodeid in probe.tests}
-        if probe.parallel:
-            first, second = (attempts[nodeid] for nodeid in probe.tests)
-            return ProbeResult(attempts, _overlapped(first, second))
-        return ProbeResult(attempts)
+    def _co_run(self, probe: Probe) -> ProbeResult:
+        gate = tempfile.mkdtemp(prefix="start-", dir=self.workdir)
+        sessions = [self._session(probe.tests), self._session(probe.beside)]
+        mine, beside = self.runner.run_concurrently(
+            sessions, self.history, "nightly:co-run", {START_TOGETHER_ENV: f"{gate}:2"}
+        )
+        return ProbeResult(self._attempts(probe.tests, mine), self._attempts(probe.beside, beside))
+
+    def _attempts(self, tests: Sequence[str], run_id: str) -> tuple[Attempt, ...]:
+        found = self.store.attempts_of([run_id], first_only=True)
+        for nodeid in dict.fromkeys(tests):
+            if sum(a.nodeid == nodeid for a in found) != tests.count(nodeid):
+                raise RunError(f"{nodeid} did not run when selected; is the node id still valid?")
+        return tuple(sorted(found, key=lambda a: a.position))
 
     def close(self) -> None:
         self.store.close()

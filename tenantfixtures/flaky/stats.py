@@ -6,6 +6,7 @@ happened to fail 2 of 10 rounds may really fail half the time, and must not fake
 The number of alone and pair runs is chosen from that interval, before running them.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from tenantfixtures.flaky.classify import wilson
 ALPHA = 0.01  # culprits are named at 99 % confidence or better
 MIN_ALONE = 2
 MAX_RUNS = 14
+MAX_ALONE = 40  # alone runs share one session: cheap beside a session per run
 _GRID = 24
 
 
@@ -48,11 +50,29 @@ def order_pvalue(rate: Interval, alone: int, pairs: int, *, victim: bool) -> flo
     return worst(pvalue, rate)
 
 
-def collision_pvalue(rate: Interval, alone: int, co_runs: int) -> float:
-    """P(``alone`` passes alone and a failure of the test itself in each of ``co_runs``
-    side-by-side runs) for a flake. Only the test's own failures count: the partner's rate,
-    unknown and possibly near 1 (a partner broken anyway), then never weakens the test."""
-    return order_pvalue(rate, alone, co_runs, victim=True)
+def collision_pvalue(rate: Interval, alone: int, co_runs: int, failures: int) -> float:
+    """P(``alone`` passes alone and at least ``failures`` failures of the test itself in
+    ``co_runs`` side-by-side runs) for a flake. Only the test's own failures count: the
+    partner's rate, unknown and possibly near 1 (a partner broken anyway), then never weakens
+    the test. Misses are allowed: in a one-sided collision only the test that loses the race
+    fails."""
+
+    def pvalue(p: float) -> float:
+        tail = sum(
+            math.comb(co_runs, k) * p**k * (1 - p) ** (co_runs - k)
+            for k in range(failures, co_runs + 1)
+        )
+        return float((1 - p) ** alone * tail)
+
+    return worst(pvalue, rate)
+
+
+def fewest_alone(pvalue: Callable[[int], float], target: float) -> int | None:
+    """The fewest alone runs (up to ``MAX_ALONE``) bringing ``pvalue`` to ``target``."""
+    for alone in range(MIN_ALONE, MAX_ALONE + 1):
+        if pvalue(alone) <= target:
+            return alone
+    return None
 
 
 def plan(pvalue: Callable[[int, int], float], candidates: int) -> tuple[int, int]:
