@@ -144,6 +144,10 @@ class Judge:
             result = yield Probe((self.nodeid,) * missing, key=key)
             self.alone += result.failures(self.nodeid)
 
+    def _say(self, text: str) -> None:
+        """A progress line; judges interleave, so each line names its test."""
+        self.log(f"    {self.nodeid}: {text}")
+
     @property
     def first_alone(self) -> int:
         """As many alone runs as naming a polluter would take: needed for any culprit, and a
@@ -227,22 +231,22 @@ class Judge:
         return during_failures, during_passes
 
     def _partners(self) -> list[str]:
-        """Tests that overlapped at least half of the failures under xdist, and longer than
-        they overlapped passing attempts, longest first: a partner that ran beside it
-        harmlessly, or beside one failure by chance, is no suspect."""
+        """Tests that overlapped at least half of the failures under xdist, and longer per
+        failure than per passing attempt, longest first: a partner that ran beside it as
+        much when it passed (or beside one failure by chance) is no suspect. Per attempt,
+        not in total: the winner of a one-sided race overlaps many passes too."""
         during_failures, during_passes = self._overlaps()
-        failures = [
-            a
-            for a in self.rounds.of(self.nodeid)
-            if a.failed and a.run_id in self.rounds.parallel_runs
-        ]
+        parallel = [a for a in self.rounds.of(self.nodeid) if a.run_id in self.rounds.parallel_runs]
+        failures = [a for a in parallel if a.failed]
+        passes = max(1, len(parallel) - len(failures))
         beside: Counter[str] = Counter()
         for attempt in failures:
             beside.update(self.rounds.overlap(attempt).keys())
         return [
             name
             for name, seconds in during_failures.most_common()
-            if seconds > during_passes[name] and 2 * beside[name] >= len(failures)
+            if seconds / len(failures) > during_passes[name] / passes
+            and 2 * beside[name] >= len(failures)
         ][:MAX_PARTNERS]
 
     def _control(self, partners: list[str]) -> str | None:
@@ -256,7 +260,7 @@ class Judge:
 
     def _parallel(self) -> Generator[Probe, ProbeResult, Finding | None]:
         partners = self._partners()
-        self.log(f"    overlapped its failures: {', '.join(partners) or 'none'}")
+        self._say(f"overlapped its failures: {', '.join(partners) or 'none'}")
         if not partners:
             return None
         target = ALPHA / len(partners)
@@ -335,9 +339,9 @@ class Judge:
             short = [other for other in others[:partners] if 2 * len(seen[other]) < runs]
             if not short:
                 break
-            self.log(f"    too few runs overlapped {', '.join(short)}: co-running again")
+            self._say(f"too few runs overlapped {', '.join(short)}: co-running again")
         for other in others:
-            self.log(f"    beside {other}: failed {sum(seen[other])}/{len(seen[other])} runs")
+            self._say(f"beside {other}: failed {sum(seen[other])}/{len(seen[other])} runs")
         return seen
 
     # -- order-dependent ----------------------------------------------------------------------
@@ -416,7 +420,7 @@ class Judge:
         key = ("pair", culprit, self.nodeid, runs)
         result = yield Probe((culprit, self.nodeid) * runs, key=key)
         shown = sum(failed == victim for failed in result.failures(self.nodeid))
-        self.log(f"    after {culprit}: effect in {shown}/{runs} runs")
+        self._say(f"after {culprit}: effect in {shown}/{runs} runs")
         return shown == runs
 
     def _from_history(self, victim: bool) -> dict[str, set[int]]:
@@ -459,7 +463,7 @@ class Judge:
                     break
             else:
                 return None
-        self.log(f"    bisected to {prefix[0]}")
+        self._say(f"bisected to {prefix[0]}")
         return prefix[0]
 
 
