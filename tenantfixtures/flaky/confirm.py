@@ -20,6 +20,7 @@ partner) share a session: under the null hypothesis each run is an independent d
 it runs, and a session start costs more than most tests.
 """
 
+import functools
 import math
 import time
 from collections import Counter
@@ -58,6 +59,7 @@ class Rounds:
     _by_process: dict[tuple[str, str | None], list[Attempt]] = field(
         default_factory=dict, init=False
     )
+    _pitches: dict[str, list[float]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         for attempt in self.attempts:
@@ -65,6 +67,9 @@ class Rounds:
             self._by_process.setdefault((attempt.run_id, attempt.worker), []).append(attempt)
         for same in self._by_process.values():
             same.sort(key=lambda a: a.position)
+            for attempt, following in zip(same, [*same[1:], None], strict=True):
+                until = following.started_at if following is not None else attempt.stopped_at
+                self._pitches.setdefault(attempt.nodeid, []).append(until - attempt.started_at)
 
     def of(self, nodeid: str) -> list[Attempt]:
         return self._by_test.get(nodeid, [])
@@ -91,15 +96,7 @@ class Rounds:
     def pitch(self, nodeid: str) -> float:
         """The median time from the test's start to the next start in its process: its own
         time plus pytest's between tests, what each repeat of it adds to a session."""
-        times = []
-        for attempt in self.of(nodeid):
-            later = [
-                a.started_at
-                for a in self._by_process[(attempt.run_id, attempt.worker)]
-                if a.position > attempt.position
-            ]
-            times.append(min(later, default=attempt.stopped_at) - attempt.started_at)
-        times.sort()
+        times = sorted(self._pitches.get(nodeid, []))
         return times[len(times) // 2] if times else 0.0
 
     def never_failed(self) -> list[str]:
@@ -219,7 +216,8 @@ class Judge:
         return None
 
     # -- parallel-only ------------------------------------------------------------------------
-    def _overlaps(self) -> tuple[Counter[str], Counter[str]]:
+    @functools.cached_property
+    def overlaps(self) -> tuple[Counter[str], Counter[str]]:
         """Seconds each test ran beside this one's failures, and beside its passes, under xdist."""
         during_failures: Counter[str] = Counter()
         during_passes: Counter[str] = Counter()
@@ -235,7 +233,7 @@ class Judge:
         failure than per passing attempt, longest first: a partner that ran beside it as
         much when it passed (or beside one failure by chance) is no suspect. Per attempt,
         not in total: the winner of a one-sided race overlaps many passes too."""
-        during_failures, during_passes = self._overlaps()
+        during_failures, during_passes = self.overlaps
         parallel = [a for a in self.rounds.of(self.nodeid) if a.run_id in self.rounds.parallel_runs]
         failures = [a for a in parallel if a.failed]
         passes = max(1, len(parallel) - len(failures))
@@ -252,7 +250,7 @@ class Judge:
     def _control(self, partners: list[str]) -> str | None:
         """A test that never failed, to co-run beside: the one that ran beside this test's
         passes longest, else the longest one (so it covers the runs)."""
-        _, during_passes = self._overlaps()
+        _, during_passes = self.overlaps
         healthy = [n for n in self.rounds.never_failed() if n not in partners]
         if not healthy:
             return None
