@@ -1,23 +1,26 @@
 """Confirms what the nightly rounds suggest, by targeted reruns (the iDFlakies/iPFlakies recipe).
 
 - first, one screening session runs every suspect a few times in a row: failing some of its
-  runs there: flaky; failing all of them and every round: broken (else it is run alone);
+  runs there: flaky; failing all of them and every round: broken; passing all of them: those
+  are its first alone runs (under the null hypothesis each run is a draw wherever it runs);
 - fails in every round and alone: broken;
 - fails only under xdist, passes alone: co-run beside the tests that overlapped its failures
-  (two processes started together, as two workers); a partner is named when its failures
-  beside it, against its passes alone, reject "a flake at its observed rate", and it passes
-  beside a control test that never failed (else: parallel-only, no partner);
+  (two processes started together, as two workers), one partner at a time while failures are
+  left unexplained, first for as many runs as a test failing every time needs, then once more
+  for the misses of a one-sided collision; a partner is named when its failures beside it,
+  against its passes alone, reject "a flake at its observed rate", and it passes beside a
+  control test that never failed (else: parallel-only, no partner);
 - passes alone, fails in some orders: every test whose presence earlier in the same process
   matches its failures is a candidate polluter, run right before it; fails alone but passes in
   some orders: the same for the state-setter (order-dependent); a bisected failing prefix when
   the history names none;
 - anything else, or evidence short of 99 % confidence (see :mod:`stats`): flaky, no culprit.
 
-Each suspect's confirmation is a generator of probes, so the driver can stop each one early,
-run probes of different suspects at once, and stop everything at a deadline with the
-best verdict so far. Repeated runs of one question (alone, after one candidate, beside one
-partner) share a session: under the null hypothesis each run is an independent draw wherever
-it runs, and a session start costs more than most tests.
+Each suspect's confirmation is a generator of requests (probes to run at once), so the driver
+can stop each one early, run probes of different suspects at once, and stop everything at a
+deadline with the best verdict so far. Repeated runs of one question (alone, after one
+candidate, beside one partner) share a session: under the null hypothesis each run is an
+independent draw wherever it runs, and a session start costs more than most tests.
 """
 
 import functools
@@ -42,11 +45,13 @@ from tenantfixtures.flaky.stats import (
 MAX_CANDIDATES = 8  # candidates tried per test: the Bonferroni family
 MAX_FROM_HISTORY = 3  # of which taken from the recorded orders; the rest found by bisection
 MAX_PARTNERS = 2  # co-run partners tried per test (co-runs are the costliest probes)
-MAX_NO_OVERLAP = 1  # extra co-run sessions when too few runs overlapped (a slow start)
+LOOKS = 2  # co-runs per partner at most; Bonferroni counts each look as a test of its own
 MAX_BATCH = 4  # probes run at once, each in a session of its own
 MAX_COVER = 200  # repeats of a short test spanning a longer one's runs beside it
 
-Judgement = Generator[Probe, ProbeResult, Finding]
+Request = tuple[Probe, ...]  # probes run at once
+Answer = tuple[ProbeResult, ...]
+Judgement = Generator[Request, Answer, Finding]
 
 
 @dataclass
@@ -111,7 +116,7 @@ def _p(value: float) -> str:
 
 
 class Judge:
-    """The confirmation of one suspect; ``run`` yields probes and returns the finding."""
+    """The confirmation of one suspect; ``run`` yields requests and returns the finding."""
 
     def __init__(self, nodeid: str, rounds: Rounds, log: Callable[[str], None]) -> None:
         self.nodeid = nodeid
@@ -133,22 +138,29 @@ class Judge:
     def parallel_suspect(self) -> bool:
         return self.failed > 0 and not self.rounds.fails_serially(self.nodeid)
 
-    def _alone_runs(self, count: int) -> Generator[Probe, ProbeResult, None]:
+    def _ask(self, probe: Probe) -> Generator[Request, Answer, ProbeResult]:
+        (result,) = yield (probe,)
+        return result
+
+    def _alone_runs(self, count: int) -> Generator[Request, Answer, None]:
         """Runs alone (one process, one after the other) until ``count`` were made."""
         missing = count - len(self.alone)
         if missing > 0:
             key = ("alone", self.nodeid, len(self.alone), missing)
-            result = yield Probe((self.nodeid,) * missing, key=key)
+            result = yield from self._ask(Probe((self.nodeid,) * missing, key=key))
             self.alone += result.failures(self.nodeid)
 
     def _say(self, text: str) -> None:
         """A progress line; judges interleave, so each line names its test."""
         self.log(f"    {self.nodeid}: {text}")
 
-    @property
+    @functools.cached_property
     def first_alone(self) -> int:
-        """As many alone runs as naming a polluter would take: needed for any culprit, and a
-        flake shows itself there, for the price of one session."""
+        """As many alone runs as naming its first culprit would take (a partner for a parallel
+        suspect with one, else a polluter): needed for any culprit, and a flake shows itself
+        there, for the price of one session."""
+        if self.parallel_suspect and self.partners:
+            return plan(self._collision_pvalue, LOOKS * len(self.partners))[0]
         return plan(self._order_pvalue(victim=True), MAX_CANDIDATES)[0]
 
     def _screened(self) -> Finding | None:
@@ -170,6 +182,10 @@ class Judge:
         screened = self._screened()
         if screened is not None:
             return screened
+        if self.screen and not any(self.screen):
+            # Passes in a row, nothing beside: alone runs. (Failures there are not: a culprit
+            # screened before it may have caused them.)
+            self.alone = list(self.screen)
         yield from self._alone_runs(self.first_alone)
         alone_failures = sum(self.alone)
         if alone_failures == len(self.alone) and self.failed == self.total:
@@ -204,6 +220,10 @@ class Judge:
 
         return pvalue
 
+    def _collision_pvalue(self, alone: int, co_runs: int) -> float:
+        """The p-value of a test failing every one of ``co_runs`` runs beside a partner."""
+        return collision_pvalue(self.rate, alone, co_runs, co_runs)
+
     def _contradicted(self, victim: bool) -> Finding | None:
         """An alone run showed the culprit's effect: the test does that without any culprit."""
         if any(failed == victim for failed in self.alone):
@@ -217,34 +237,39 @@ class Judge:
 
     # -- parallel-only ------------------------------------------------------------------------
     @functools.cached_property
+    def _parallel_attempts(self) -> list[Attempt]:
+        return [a for a in self.rounds.of(self.nodeid) if a.run_id in self.rounds.parallel_runs]
+
+    @functools.cached_property
     def overlaps(self) -> tuple[Counter[str], Counter[str]]:
         """Seconds each test ran beside this one's failures, and beside its passes, under xdist."""
         during_failures: Counter[str] = Counter()
         during_passes: Counter[str] = Counter()
-        for attempt in self.rounds.of(self.nodeid):
-            if attempt.run_id in self.rounds.parallel_runs:
-                (during_failures if attempt.failed else during_passes).update(
-                    self.rounds.overlap(attempt)
-                )
+        for attempt in self._parallel_attempts:
+            (during_failures if attempt.failed else during_passes).update(
+                self.rounds.overlap(attempt)
+            )
         return during_failures, during_passes
 
-    def _partners(self) -> list[str]:
+    @functools.cached_property
+    def beside_failures(self) -> list[set[str]]:
+        """The tests beside each of its failures under xdist."""
+        return [set(self.rounds.overlap(a)) for a in self._parallel_attempts if a.failed]
+
+    @functools.cached_property
+    def partners(self) -> list[str]:
         """Tests that overlapped at least half of the failures under xdist, and longer per
         failure than per passing attempt, longest first: a partner that ran beside it as
         much when it passed (or beside one failure by chance) is no suspect. Per attempt,
         not in total: the winner of a one-sided race overlaps many passes too."""
         during_failures, during_passes = self.overlaps
-        parallel = [a for a in self.rounds.of(self.nodeid) if a.run_id in self.rounds.parallel_runs]
-        failures = [a for a in parallel if a.failed]
-        passes = max(1, len(parallel) - len(failures))
-        beside: Counter[str] = Counter()
-        for attempt in failures:
-            beside.update(self.rounds.overlap(attempt).keys())
+        failures = len(self.beside_failures)
+        passes = max(1, len(self._parallel_attempts) - failures)
         return [
             name
             for name, seconds in during_failures.most_common()
-            if seconds / len(failures) > during_passes[name] / passes
-            and 2 * beside[name] >= len(failures)
+            if seconds / failures > during_passes[name] / passes
+            and 2 * sum(name in beside for beside in self.beside_failures) >= failures
         ][:MAX_PARTNERS]
 
     def _control(self, partners: list[str]) -> str | None:
@@ -256,19 +281,41 @@ class Judge:
             return None
         return max(sorted(healthy), key=lambda n: (during_passes[n], self.rounds.pitch(n)))
 
-    def _parallel(self) -> Generator[Probe, ProbeResult, Finding | None]:
-        partners = self._partners()
+    def _parallel(self) -> Generator[Request, Answer, Finding | None]:
+        """Partners one at a time, each only while some failure under xdist is left that it
+        ran beside and no partner found so far did: a partner reaching the target explains
+        the failures it overlapped."""
+        partners = self.partners
         self._say(f"overlapped its failures: {', '.join(partners) or 'none'}")
         if not partners:
             return None
-        target = ALPHA / len(partners)
-        _, co_runs = plan(lambda a, c: collision_pvalue(self.rate, a, c, c), len(partners))
-        runs = min(MAX_RUNS, 2 * co_runs)  # room for the misses of a one-sided collision
+        family = LOOKS * len(partners)
+        target = ALPHA / family
+        co_runs = plan(self._collision_pvalue, family)[1]
         control = self._control(partners)
-        # The control last: what a partner leaves behind shows there, against the partner.
-        others = [*partners, *([control] if control else [])]
-        seen = yield from self._co_runs(others, runs, len(partners))
-        needed = [self._alone_for(seen[p], target) for p in partners if any(seen[p])]
+        seen: dict[str, list[bool]] = {}
+        unexplained = list(self.beside_failures)
+        for partner in partners:
+            if not any(partner in beside for beside in unexplained):
+                continue
+            # Room for the misses of a one-sided collision. The control after the first
+            # partner: what a partner leaves behind shows there, against the partner.
+            blocks = [(partner, min(MAX_RUNS, 2 * co_runs))]
+            if control is not None and control not in seen:
+                blocks.append((control, co_runs))
+            for look in range(LOOKS):
+                found = yield from self._co_run(blocks, look)
+                for other, failed in found.items():
+                    seen[other] = seen.get(other, []) + failed
+                beside = seen[partner]
+                if self._alone_for(beside, target) is not None:
+                    unexplained = [names for names in unexplained if partner not in names]
+                    break
+                if not any(beside) and 2 * len(beside) >= co_runs:
+                    break  # passed beside it: no collision to look at again
+                blocks = [(partner, MAX_RUNS)]  # a slow start, or too many misses
+        tried = [p for p in partners if p in seen and any(seen[p])]
+        needed = [self._alone_for(seen[p], target) for p in tried]
         reachable = [count for count in needed if count is not None]
         if not reachable:
             return None
@@ -277,8 +324,7 @@ class Judge:
             return self._contradicted(victim=True)
         values = {
             p: collision_pvalue(self.rate, len(self.alone), len(seen[p]), sum(seen[p]))
-            for p in partners
-            if any(seen[p])
+            for p in tried
         }
         named = {partner: value for partner, value in values.items() if value <= target}
         if not named:
@@ -290,9 +336,9 @@ class Judge:
                 f"{sum(seen[p])}/{len(seen[p])} runs beside {p} ({_p(v)})" for p, v in named.items()
             )
             + f", against a flake failing {self.rate.low:.0%}-{self.rate.high:.0%} of the time"
-            f" (Bonferroni over {len(partners)} partners)"
+            f" (Bonferroni over {len(partners)} partner(s), {LOOKS} co-runs each)"
         )
-        if control is not None:
+        if control is not None and control in seen:
             beside_control = seen[control]
             if any(beside_control):
                 return self._finding(
@@ -310,40 +356,31 @@ class Judge:
         def pvalue(alone: int) -> float:
             return collision_pvalue(self.rate, alone, len(beside), sum(beside))
 
-        return fewest_alone(pvalue, target)
+        return fewest_alone(pvalue, target) if beside else None
 
-    def _co_runs(
-        self, others: list[str], runs: int, partners: int
-    ) -> Generator[Probe, ProbeResult, dict[str, list[bool]]]:
-        """Failed? for each of the test's runs that overlapped each of ``others`` (and no other
-        test): the process beside runs each of them in turn, this one the test, both repeated
-        to span the same time per block, at least ``runs`` times for this test; one more
-        co-run while fewer than half of the runs beside a partner (the first ``partners``
-        of ``others``) overlapped it (a slow start)."""
+    def _co_run(
+        self, blocks: list[tuple[str, int]], look: int
+    ) -> Generator[Request, Answer, dict[str, list[bool]]]:
+        """Failed? for each of the test's runs that overlapped each test of ``blocks`` (and no
+        other test): the process beside runs each of them in turn, this one the test as many
+        times as the block says, both repeated to span the same time per block."""
         mine_pitch = max(self.rounds.pitch(self.nodeid), 1e-3)
         tests: list[str] = []
         beside: list[str] = []
-        for other in others:
+        for other, runs in blocks:
             pitch = max(self.rounds.pitch(other), 1e-3)
-            block = max(runs * mine_pitch, pitch)
-            tests += [self.nodeid] * min(MAX_COVER, math.ceil(block / mine_pitch))
-            beside += [other] * min(MAX_COVER, math.ceil(block / pitch))
-        seen: dict[str, list[bool]] = {other: [] for other in others}
-        for attempt in range(MAX_NO_OVERLAP + 1):
-            key = ("beside", self.nodeid, tuple(others), runs, attempt)
-            result = yield Probe(tuple(tests), tuple(beside), key)
-            for other in others:
-                seen[other] += result.side_by_side(self.nodeid, other)
-            short = [other for other in others[:partners] if 2 * len(seen[other]) < runs]
-            if not short:
-                break
-            self._say(f"too few runs overlapped {', '.join(short)}: co-running again")
-        for other in others:
-            self._say(f"beside {other}: failed {sum(seen[other])}/{len(seen[other])} runs")
-        return seen
+            span = max(runs * mine_pitch, pitch)
+            tests += [self.nodeid] * min(MAX_COVER, math.ceil(span / mine_pitch))
+            beside += [other] * min(MAX_COVER, math.ceil(span / pitch))
+        key = ("beside", self.nodeid, tuple(blocks), look)
+        result = yield from self._ask(Probe(tuple(tests), tuple(beside), key))
+        found = {other: result.side_by_side(self.nodeid, other) for other, _ in blocks}
+        for other, failed in found.items():
+            self._say(f"beside {other}: failed {sum(failed)}/{len(failed)} runs")
+        return found
 
     # -- order-dependent ----------------------------------------------------------------------
-    def _order(self, victim: bool) -> Generator[Probe, ProbeResult, Finding]:
+    def _order(self, victim: bool) -> Generator[Request, Answer, Finding]:
         """Victim: find polluters (pair fails). Brittle: find state-setters (pair passes)."""
         role = "polluter" if victim else "state-setter"
         named = yield from self._confirm(self._from_history(victim), victim)
@@ -371,7 +408,7 @@ class Judge:
 
     def _confirm(
         self, covers: dict[str, set[int]], victim: bool
-    ) -> Generator[Probe, ProbeResult, dict[str, tuple[int, float]]]:
+    ) -> Generator[Request, Answer, dict[str, tuple[int, float]]]:
         """Up to ``MAX_CANDIDATES`` candidates get pair runs, then the shared alone runs name
         those reaching ``ALPHA / MAX_CANDIDATES``. History candidates come first, the one
         explaining most rounds not yet explained first; then, while the earlier tests minus
@@ -412,11 +449,11 @@ class Judge:
 
     def _pairs_show_effect(
         self, culprit: str, runs: int, victim: bool
-    ) -> Generator[Probe, ProbeResult, bool]:
+    ) -> Generator[Request, Answer, bool]:
         """Right after ``culprit`` the test shows the outcome it does not show alone, each
         time: ``culprit`` then the test, ``runs`` times in one process."""
         key = ("pair", culprit, self.nodeid, runs)
-        result = yield Probe((culprit, self.nodeid) * runs, key=key)
+        result = yield from self._ask(Probe((culprit, self.nodeid) * runs, key=key))
         shown = sum(failed == victim for failed in result.failures(self.nodeid))
         self._say(f"after {culprit}: effect in {shown}/{runs} runs")
         return shown == runs
@@ -435,34 +472,38 @@ class Judge:
                 excluded.update(before)
         return {name: cover for name, cover in covers.items() if name not in excluded}
 
-    def _bisect(self, victim: bool, without: set[str]) -> Generator[Probe, ProbeResult, str | None]:
+    def _bisect(self, victim: bool, without: set[str]) -> Generator[Request, Answer, str | None]:
         """Every test that ran before the effect in some round (minus ``without``), halved
         while the effect shows, until one is left; None when the effect does not show or needs
-        tests from both halves (not a single culprit)."""
+        tests from both halves (not a single culprit). Both halves run at once: bisection only
+        searches, the pair runs after it are the evidence."""
         prefix: list[str] = []
         for attempt in self.rounds.of(self.nodeid):
             if attempt.failed == victim:
                 prefix += [n for n in self.rounds.prefix(attempt) if n not in prefix]
         prefix = [n for n in prefix if n not in without and n != self.nodeid]
-        if not prefix:
-            return None
         tag = ("bisect", self.nodeid, tuple(sorted(without)))
         step = 0
-        result = yield Probe((*prefix, self.nodeid), key=(*tag, step))
-        if result.failures(self.nodeid) != [victim]:
-            return None
-        while len(prefix) > 1:
-            half = len(prefix) // 2
-            for part in (prefix[:half], prefix[half:]):
-                step += 1
-                result = yield Probe((*part, self.nodeid), key=(*tag, step))
-                if result.failures(self.nodeid) == [victim]:
-                    prefix = part
-                    break
-            else:
+        while prefix:
+            half = max(1, len(prefix) // 2)
+            parts = [part for part in (prefix[:half], prefix[half:]) if part]
+            step += 1
+            results = yield tuple(
+                Probe((*part, self.nodeid), key=(*tag, step, index))
+                for index, part in enumerate(parts)
+            )
+            shown = [
+                part
+                for part, result in zip(parts, results, strict=True)
+                if result.failures(self.nodeid) == [victim]
+            ]
+            if not shown:
                 return None
-        self._say(f"bisected to {prefix[0]}")
-        return prefix[0]
+            if len(shown[0]) == 1:
+                self._say(f"bisected to {shown[0][0]}")
+                return shown[0][0]
+            prefix = shown[0]
+        return None
 
 
 def confirm(
@@ -472,7 +513,7 @@ def confirm(
     log: Callable[[str], None],
     deadline: float | None = None,
 ) -> list[Finding]:
-    """Judge every suspect; probes of different suspects run at once when their tests are
+    """Judge every suspect; requests of different suspects run at once when their tests are
     disjoint and none needs the machine alone. Past ``deadline`` (``time.monotonic``) each
     undecided suspect gets its best verdict so far, marked unconfirmed."""
     judges = {nodeid: Judge(nodeid, rounds, log) for nodeid in suspects}
@@ -480,17 +521,22 @@ def confirm(
     _screen([judges[n] for n in suspects], prober)
     runs = {nodeid: judge.run() for nodeid, judge in judges.items()}
     cache: dict[tuple[object, ...], ProbeResult] = {}
-    pending: dict[str, Probe] = {}
+    pending: dict[str, Request] = {}
     done: dict[str, Finding] = {}
 
-    def advance(nodeid: str, result: ProbeResult | None) -> None:
+    def cached(request: Request) -> Answer | None:
+        if all(probe.key in cache for probe in request):
+            return tuple(cache[probe.key] for probe in request)
+        return None
+
+    def advance(nodeid: str, answer: Answer | None) -> None:
         try:
             while True:
-                probe = runs[nodeid].send(result) if result is not None else next(runs[nodeid])
-                if probe.key not in cache:
-                    pending[nodeid] = probe
+                request = runs[nodeid].send(answer) if answer is not None else next(runs[nodeid])
+                answer = cached(request)
+                if answer is None:
+                    pending[nodeid] = request
                     return
-                result = cache[probe.key]
         except StopIteration as stop:
             done[nodeid] = stop.value
             pending.pop(nodeid, None)
@@ -498,8 +544,11 @@ def confirm(
     for nodeid in suspects:
         advance(nodeid, None)
     while pending:
-        for nodeid in [n for n, probe in pending.items() if probe.key in cache]:
-            advance(nodeid, cache[pending.pop(nodeid).key])
+        for nodeid in list(pending):
+            answer = cached(pending[nodeid])
+            if answer is not None:
+                del pending[nodeid]
+                advance(nodeid, answer)
         if not pending:
             break
         if deadline is not None and time.monotonic() > deadline:
@@ -511,12 +560,9 @@ def confirm(
                 del pending[nodeid]
             break
         batch = _batch(pending, solo)
-        results = prober.run([pending[nodeid] for nodeid in batch])
-        for nodeid, result in zip(batch, results, strict=True):
-            cache[pending[nodeid].key] = result
-        for nodeid, result in zip(batch, results, strict=True):
-            del pending[nodeid]
-            advance(nodeid, result)
+        probes = [probe for nodeid in batch for probe in pending[nodeid]]
+        for probe, result in zip(probes, prober.run(probes), strict=True):
+            cache[probe.key] = result
     return [done[nodeid] for nodeid in suspects]
 
 
@@ -532,23 +578,26 @@ def _screen(judges: list[Judge], prober: Prober) -> None:
         judge.screen = result.failures(judge.nodeid)
 
 
-def _batch(pending: dict[str, Probe], solo: set[str]) -> list[str]:
-    """Suspects whose next probes can run at once: serial, disjoint tests, none of them a
-    parallel suspect (those may collide through files with whatever runs beside them)."""
-    chosen: list[str] = []
-    used: set[str] = set()
-    for nodeid, probe in pending.items():
-        shareable = not probe.parallel and not (set(probe.tests) & solo)
-        if not chosen:
-            chosen.append(nodeid)
-            used |= set(probe.tests)
-            if not shareable:
-                return chosen
+def _batch(pending: dict[str, Request], solo: set[str]) -> list[str]:
+    """Suspects whose next requests can run at once: serial, disjoint tests, none of them a
+    parallel suspect (those may collide through files with whatever runs beside them). A
+    request that is not shareable runs by itself, as one batch."""
+
+    def tests(request: Request) -> set[str]:
+        return {test for probe in request for test in (*probe.tests, *probe.beside)}
+
+    def shareable(request: Request) -> bool:
+        return not any(probe.parallel for probe in request) and not tests(request) & solo
+
+    first, *others = pending
+    if not shareable(pending[first]):
+        return [first]
+    chosen, used, size = [first], tests(pending[first]), len(pending[first])
+    for nodeid in others:
+        request = pending[nodeid]
+        if size + len(request) > MAX_BATCH or not shareable(request) or tests(request) & used:
             continue
-        if shareable and not (set(probe.tests) & used) and len(chosen) < MAX_BATCH:
-            chosen.append(nodeid)
-            used |= set(probe.tests)
-    first = pending[chosen[0]]
-    if first.parallel or set(first.tests) & solo:
-        return chosen[:1]
+        chosen.append(nodeid)
+        used |= tests(request)
+        size += len(request)
     return chosen

@@ -145,13 +145,33 @@ def _collision_rounds() -> Rounds:
     return Rounds(attempts, {"par1", "par2"})
 
 
+def _flake_rounds(rng: random.Random, rate: float) -> Rounds:
+    """Ten rounds, every third serial, where e is a flake at ``rate``; under xdist f runs
+    beside it in about half of the rounds, so e's failures may fall beside f by chance."""
+    attempts = []
+    parallel = set()
+    for index in range(10):
+        run_id = f"r{index}"
+        serial = index % 3 == 0
+        if not serial:
+            parallel.add(run_id)
+        beside = not serial and rng.random() < 0.5
+        for i, nodeid in enumerate((E, F, OTHER)):
+            failed = nodeid == E and rng.random() < rate
+            worker = None if serial else ("gw0" if nodeid == E else "gw1")
+            start = 0.1 if beside and nodeid == F else float(i)
+            attempts.append(_attempt(run_id, nodeid, worker, start, failed, i))
+    return Rounds(attempts, parallel)
+
+
 class SideBySide:
     """Probes as processes on a clock: every run takes 1 s, a co-run's two processes start
     together, and ``breaks(test, other)`` says whether ``test`` fails in a run overlapping one
     of ``other``."""
 
-    def __init__(self, breaks) -> None:
+    def __init__(self, breaks, flake=None) -> None:
         self.breaks = breaks
+        self.flake = flake or (lambda test: False)  # fails wherever it runs
         self.co_runs = 0
 
     def _process(self, run_id: str, tests, beside=()) -> tuple[Attempt, ...]:
@@ -159,7 +179,7 @@ class SideBySide:
         for position, nodeid in enumerate(tests):
             start = float(position)
             others = [o for i, o in enumerate(beside) if i < start + 1.0 and start < i + 1.0]
-            failed = any(self.breaks(nodeid, other) for other in others)
+            failed = self.flake(nodeid) or any(self.breaks(nodeid, other) for other in others)
             runs.append(_attempt(run_id, nodeid, None, start, failed, position))
         return tuple(runs)
 
@@ -229,3 +249,26 @@ def test_a_flake_at_half_gets_a_culprit_in_at_most_one_night_in_a_hundred():
         (verdict,) = confirm(rounds, [FLAKE], sim, lambda line: None)  # type: ignore[arg-type]
         blamed += bool(verdict.culprits)
     assert blamed <= 3, f"{blamed}/300 nights named a culprit for a flake"
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.2, 0.3])
+def test_a_flake_failing_only_under_xdist_gets_a_partner_in_at_most_one_night_in_a_hundred(rate):
+    """The same promise for partners: a flake whose failures all fell in the xdist rounds,
+    beside f more often than its passes did, is co-run beside f (looked at twice), and blamed
+    on it at most at the 1 % level."""
+    rng = random.Random(int(rate * 100))
+    blamed = judged = co_runs = 0
+    for _ in range(300):
+        rounds = _flake_rounds(rng, rate)
+        if rounds.fails_serially(E) or not any(a.failed for a in rounds.of(E)):
+            continue
+        world = SideBySide(
+            lambda test, other: False, flake=lambda test: test == E and rng.random() < rate
+        )
+        (verdict,) = confirm(rounds, [E], world, lambda line: None)  # type: ignore[arg-type]
+        judged += 1
+        co_runs += world.co_runs
+        blamed += bool(verdict.culprits)
+    assert judged >= 5
+    assert co_runs >= 5  # nights that reached the co-runs: the question was asked
+    assert blamed <= 3, f"{blamed}/{judged} nights named a partner for a flake"
