@@ -411,11 +411,14 @@ class Judge:
     ) -> Generator[Request, Answer, dict[str, tuple[int, float]]]:
         """Up to ``MAX_CANDIDATES`` candidates get pair runs, then the shared alone runs name
         those reaching ``ALPHA / MAX_CANDIDATES``. History candidates come first, the one
-        explaining most rounds not yet explained first; then, while the earlier tests minus
-        the culprits found still produce the effect, bisection finds the next one."""
+        explaining most rounds not yet explained first; then bisection finds the next one
+        while the earlier tests minus the culprits found still produce the effect: those of
+        the rounds no culprit explains, if any (the shorter search), else of all of them (a
+        culprit that only ever ran where another one did)."""
 
         pvalue_for = self._order_pvalue(victim)
         alone_needed, pairs_needed = plan(pvalue_for, MAX_CANDIDATES)
+        effects = self._effects(victim)
         explained: set[int] = set()
         untried = dict(covers)
         tried: list[str] = []
@@ -433,12 +436,15 @@ class Judge:
                 survivors.append(candidate)
                 explained |= cover
         while len(tried) < MAX_CANDIDATES:
-            found = yield from self._bisect(victim, set(tried))
+            unexplained = sorted(effects.keys() - explained) or sorted(effects)
+            prefixes = [effects[index] for index in unexplained]
+            found = yield from self._bisect(victim, set(tried), prefixes)
             if found is None:
                 break
             tried.append(found)
             if (yield from self._pairs_show_effect(found, pairs_needed, victim)):
                 survivors.append(found)
+                explained |= {index for index, before in effects.items() if found in before}
         if not survivors:
             return {}
         yield from self._alone_runs(alone_needed)
@@ -472,15 +478,25 @@ class Judge:
                 excluded.update(before)
         return {name: cover for name, cover in covers.items() if name not in excluded}
 
-    def _bisect(self, victim: bool, without: set[str]) -> Generator[Request, Answer, str | None]:
-        """Every test that ran before the effect in some round (minus ``without``), halved
-        while the effect shows, until one is left; None when the effect does not show or needs
-        tests from both halves (not a single culprit). Both halves run at once: bisection only
-        searches, the pair runs after it are the evidence."""
+    def _effects(self, victim: bool) -> dict[int, list[str]]:
+        """The tests that ran earlier in its process, for each of its attempts (by index) that
+        showed the culprit's effect."""
+        return {
+            index: self.rounds.prefix(attempt)
+            for index, attempt in enumerate(self.rounds.of(self.nodeid))
+            if attempt.failed == victim
+        }
+
+    def _bisect(
+        self, victim: bool, without: set[str], prefixes: list[list[str]]
+    ) -> Generator[Request, Answer, str | None]:
+        """Every test of ``prefixes`` (minus ``without``), halved while the effect shows, until
+        one is left; None when the effect does not show or needs tests from both halves (not a
+        single culprit). Both halves run at once: bisection only searches, the pair runs after
+        it are the evidence."""
         prefix: list[str] = []
-        for attempt in self.rounds.of(self.nodeid):
-            if attempt.failed == victim:
-                prefix += [n for n in self.rounds.prefix(attempt) if n not in prefix]
+        for before in prefixes:
+            prefix += [n for n in before if n not in prefix]
         prefix = [n for n in prefix if n not in without and n != self.nodeid]
         tag = ("bisect", self.nodeid, tuple(sorted(without)))
         step = 0
