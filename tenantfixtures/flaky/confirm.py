@@ -414,7 +414,8 @@ class Judge:
         explaining most rounds not yet explained first; then bisection finds the next one
         while the earlier tests minus the culprits found still produce the effect: those of
         the rounds no culprit explains, if any (the shorter search), else of all of them (a
-        culprit that only ever ran where another one did)."""
+        culprit that only ever ran where another one did). Only candidates are searched: a
+        test that ran before the usual outcome too cannot show the effect in every pair run."""
 
         pvalue_for = self._order_pvalue(victim)
         alone_needed, pairs_needed = plan(pvalue_for, MAX_CANDIDATES)
@@ -437,7 +438,7 @@ class Judge:
                 explained |= cover
         while len(tried) < MAX_CANDIDATES:
             unexplained = sorted(effects.keys() - explained) or sorted(effects)
-            prefixes = [effects[index] for index in unexplained]
+            prefixes = [[n for n in effects[index] if n in covers] for index in unexplained]
             found = yield from self._bisect(victim, set(tried), prefixes)
             if found is None:
                 break
