@@ -47,7 +47,7 @@ MAX_FROM_HISTORY = 3  # of which taken from the recorded orders; the rest found 
 MAX_PARTNERS = 2  # co-run partners tried per test (co-runs are the costliest probes)
 LOOKS = 2  # co-runs per partner at most; Bonferroni counts each look as a test of its own
 MAX_BATCH = 4  # probes run at once, each in a session of its own
-MAX_COVER = 200  # repeats of a short test spanning a longer one's runs beside it
+MAX_COVER = 1000  # repeats of a short test spanning a longer one's runs beside it
 
 Request = tuple[Probe, ...]  # probes run at once
 Answer = tuple[ProbeResult, ...]
@@ -338,7 +338,7 @@ class Judge:
             + f", against a flake failing {self.rate.low:.0%}-{self.rate.high:.0%} of the time"
             f" (Bonferroni over {len(partners)} partner(s), {LOOKS} co-runs each)"
         )
-        if control is not None and control in seen:
+        if control is not None and seen.get(control):  # some runs overlapped it
             beside_control = seen[control]
             if any(beside_control):
                 return self._finding(
@@ -362,16 +362,17 @@ class Judge:
         self, blocks: list[tuple[str, int]], look: int
     ) -> Generator[Request, Answer, dict[str, list[bool]]]:
         """Failed? for each of the test's runs that overlapped each test of ``blocks`` (and no
-        other test): the process beside runs each of them in turn, this one the test as many
-        times as the block says, both repeated to span the same time per block."""
+        other test): the process beside runs each of them in turn, this one the test at least
+        as many times as the block says; both repeated to span the time the other test's
+        repeats take, so the blocks stay aligned (a long test's last repeat included)."""
         mine_pitch = max(self.rounds.pitch(self.nodeid), 1e-3)
         tests: list[str] = []
         beside: list[str] = []
         for other, runs in blocks:
             pitch = max(self.rounds.pitch(other), 1e-3)
-            span = max(runs * mine_pitch, pitch)
-            tests += [self.nodeid] * min(MAX_COVER, math.ceil(span / mine_pitch))
-            beside += [other] * min(MAX_COVER, math.ceil(span / pitch))
+            repeats = min(MAX_COVER, math.ceil(max(runs * mine_pitch, pitch) / pitch))
+            beside += [other] * repeats
+            tests += [self.nodeid] * min(MAX_COVER, math.ceil(repeats * pitch / mine_pitch))
         key = ("beside", self.nodeid, tuple(blocks), look)
         result = yield from self._ask(Probe(tuple(tests), tuple(beside), key))
         found = {other: result.side_by_side(self.nodeid, other) for other, _ in blocks}
