@@ -3,6 +3,7 @@
     python benchmarks/bench_flaky.py [accuracy] [--rounds 10] [--seeds 1,2,3,4,5]
     python benchmarks/bench_flaky.py --quick  # accuracy on the first seed only
     python benchmarks/bench_flaky.py --logs DIR  # keep each nightly's progress log
+    python benchmarks/bench_flaky.py --stable 500 --stable-ms 25  # a real suite's density
     python benchmarks/bench_flaky.py overhead [--tests 3000]  # recording on vs off
     python benchmarks/bench_flaky.py report [--attempts 1000000]
     python benchmarks/bench_flaky.py all
@@ -31,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import sqlalchemy as sa
-from flaky_suite import generate
+from flaky_suite import STABLE, STABLE_SECONDS, generate
 
 from tenantfixtures.flaky.models import Attempt, Outcome, Run
 from tenantfixtures.flaky.report import build_report, to_json
@@ -45,12 +46,12 @@ _TIMES = re.compile(r"rounds in (\d+) s, confirmation in (\d+) s, (\d+) pytest s
 
 
 def _one_seed(
-    rounds: int, seed: int, logs: Path | None
+    rounds: int, seed: int, logs: Path | None, stable: int, stable_ms: float
 ) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
     """Run nightly on a fresh suite: (truth, found, [rounds s, confirmation s, sessions])."""
     with tempfile.TemporaryDirectory(prefix="tf-bench-") as tmp:
         suite = Path(tmp) / "suite"
-        truth = generate(suite)
+        truth = generate(suite, stable, stable_ms / 1000)
         command = [*CLI, "nightly", f"--rounds={rounds}", f"--seed={seed}", "--history=h.db"]
         command += ["--format=json", "--output=report.json", "--", "-p", "no:cacheprovider"]
         done = subprocess.run(command, cwd=suite, stderr=subprocess.PIPE, text=True)
@@ -66,13 +67,19 @@ def _one_seed(
     return truth, found, [int(g) for g in match.groups()]
 
 
-def accuracy(rounds: int, seeds: list[int], logs: Path | None = None) -> None:
+def accuracy(
+    rounds: int,
+    seeds: list[int],
+    logs: Path | None = None,
+    stable: int = STABLE,
+    stable_ms: float = STABLE_SECONDS * 1000,
+) -> None:
     """Precision and recall per class, culprits named, culprits wrongly named, per seed."""
     worst: dict[str, list[float]] = {cls: [1.0, 1.0, 1.0] for cls in CLASSES}
     totals = [0, 0, 0]
     all_polluters = wrong_culprits = 0
     for seed in seeds:
-        truth, found, times = _one_seed(rounds, seed, logs)
+        truth, found, times = _one_seed(rounds, seed, logs, stable, stable_ms)
         totals = [a + b for a, b in zip(totals, times, strict=True)]
         print(
             f"\nseed {seed}: {len(truth)} tests, {rounds} rounds: rounds {times[0]} s,"
@@ -221,6 +228,16 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="accuracy: the first seed only")
     parser.add_argument("--logs", type=Path, help="accuracy: keep each nightly's log here")
+    parser.add_argument(
+        "--stable",
+        type=int,
+        default=STABLE,
+        help=f"accuracy: plain stable tests ({STABLE}: half the suite unhealthy; 500: a few"
+        " percent, as in a real suite)",
+    )
+    parser.add_argument(
+        "--stable-ms", type=float, default=STABLE_SECONDS * 1000, help="accuracy: their duration"
+    )
     parser.add_argument("--tests", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--attempts", type=int, default=1_000_000)
@@ -232,7 +249,7 @@ def main() -> None:
     if args.what in ("report", "all"):
         report_speed(args.attempts)
     if args.what in ("accuracy", "all"):
-        accuracy(args.rounds, args.seeds, args.logs)
+        accuracy(args.rounds, args.seeds, args.logs, args.stable, args.stable_ms)
 
 
 if __name__ == "__main__":

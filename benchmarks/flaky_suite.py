@@ -14,7 +14,8 @@ from typing import Any
 
 FLAKE_RATES = (0.1, 0.2, 0.3, 0.4, 0.5)  # 0.4-0.5: the ones that fake culprits by chance
 FLAKES_PER_RATE = 2
-STABLE = 16
+STABLE = 16  # with the rest: half the suite unhealthy
+STABLE_SECONDS = 0.005
 BROKEN = 3
 POLLUTED_VICTIMS = 3
 BRITTLE = 2
@@ -50,8 +51,11 @@ def _module(body: str) -> str:
     return "import os\nimport time\n\nimport suite_state\n\n" + textwrap.dedent(body)
 
 
-def generate(directory: Path) -> dict[str, dict[str, Any]]:
-    """Write the suite under ``directory``; return {nodeid: {"class", "culprits", "p"}}."""
+def generate(
+    directory: Path, stable: int = STABLE, stable_seconds: float = STABLE_SECONDS
+) -> dict[str, dict[str, Any]]:
+    """Write the suite under ``directory`` with ``stable`` plain stable tests of
+    ``stable_seconds`` each; return {nodeid: {"class", "culprits", "p"}}."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "suite_state.py").write_text(_STATE)
     (directory / "conftest.py").write_text(_CONFTEST)
@@ -63,13 +67,14 @@ def generate(directory: Path) -> dict[str, dict[str, Any]]:
         files.setdefault(file, []).append(textwrap.dedent(body))
         truth[f"{file}::{name}"] = {"class": cls, **extra}
 
-    for i in range(STABLE):
+    stable_files = max(4, stable // 20)
+    for i in range(stable):
         add(
-            f"test_stable_{i % 4}.py",
+            f"test_stable_{i % stable_files}.py",
             f"test_stable_{i}",
             f"""
             def test_stable_{i}():
-                time.sleep(0.005)
+                time.sleep({stable_seconds})
                 assert sum(range({i + 3})) >= 0
             """,
             "stable",
