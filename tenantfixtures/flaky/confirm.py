@@ -298,11 +298,12 @@ class Judge:
         for partner in partners:
             if not any(partner in beside for beside in unexplained):
                 continue
-            # Room for the misses of a one-sided collision. The control after the first
-            # partner: what a partner leaves behind shows there, against the partner.
+            # Room for the misses of a one-sided collision. The control first, with the
+            # first partner: only the first block starts aligned (the processes start
+            # together), and a short control's block is the one rounding would misalign.
             blocks = [(partner, min(MAX_RUNS, 2 * co_runs))]
             if control is not None and control not in seen:
-                blocks.append((control, co_runs))
+                blocks.insert(0, (control, co_runs))
             for look in range(LOOKS):
                 found = yield from self._co_run(blocks, look)
                 for other, failed in found.items():

@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 import subprocess
 import sys
 
@@ -100,6 +101,8 @@ def test_nightly_classifies_and_names_culprits(pytester):
         ), f"{test['evidence']}\n{done.stderr}"
         assert 0 < test["p_value"] <= 0.01, test["evidence"]
         assert "p = " in test["evidence"]
+        # The control guard had runs to look at: its block lined up beside the test.
+        assert re.search(r"passed ([1-9]\d*)/\1 beside test_", test["evidence"]), test["evidence"]
     assert found == {
         "test_a_polluter.py::test_polluter": ("stable", []),
         "test_b_victim.py::test_victim": ("order-dependent", ["test_a_polluter.py::test_polluter"]),
