@@ -47,7 +47,7 @@ MAX_FROM_HISTORY = 3  # of which taken from the recorded orders; the rest found 
 MAX_PARTNERS = 2  # co-run partners tried per test (co-runs are the costliest probes)
 LOOKS = 2  # co-runs per partner at most; Bonferroni counts each look as a test of its own
 MAX_BATCH = 4  # probes run at once, each in a session of its own
-MAX_COVER = 1000  # repeats of a short test spanning a longer one's runs beside it
+MAX_COVER = 10_000  # repeats of a short test spanning a longer one's runs (time bounds the block)
 
 Request = tuple[Probe, ...]  # probes run at once
 Answer = tuple[ProbeResult, ...]
