@@ -237,24 +237,27 @@ class Judge:
 
     # -- parallel-only ------------------------------------------------------------------------
     @functools.cached_property
-    def _parallel_attempts(self) -> list[Attempt]:
-        return [a for a in self.rounds.of(self.nodeid) if a.run_id in self.rounds.parallel_runs]
+    def _parallel_attempts(self) -> list[tuple[Attempt, dict[str, float]]]:
+        """Its attempts under xdist, each with the seconds every other test ran beside it."""
+        return [
+            (a, self.rounds.overlap(a))
+            for a in self.rounds.of(self.nodeid)
+            if a.run_id in self.rounds.parallel_runs
+        ]
 
     @functools.cached_property
     def overlaps(self) -> tuple[Counter[str], Counter[str]]:
         """Seconds each test ran beside this one's failures, and beside its passes, under xdist."""
         during_failures: Counter[str] = Counter()
         during_passes: Counter[str] = Counter()
-        for attempt in self._parallel_attempts:
-            (during_failures if attempt.failed else during_passes).update(
-                self.rounds.overlap(attempt)
-            )
+        for attempt, beside in self._parallel_attempts:
+            (during_failures if attempt.failed else during_passes).update(beside)
         return during_failures, during_passes
 
     @functools.cached_property
     def beside_failures(self) -> list[set[str]]:
         """The tests beside each of its failures under xdist."""
-        return [set(self.rounds.overlap(a)) for a in self._parallel_attempts if a.failed]
+        return [set(beside) for attempt, beside in self._parallel_attempts if attempt.failed]
 
     @functools.cached_property
     def partners(self) -> list[str]:
@@ -472,8 +475,7 @@ class Judge:
         when the test showed the culprit's effect, and never before its usual outcome."""
         covers: dict[str, set[int]] = {}
         excluded: set[str] = set()
-        for index, attempt in enumerate(self.rounds.of(self.nodeid)):
-            before = self.rounds.prefix(attempt)
+        for index, (attempt, before) in enumerate(self._prefixes):
             if attempt.failed == victim:
                 for name in before:
                     covers.setdefault(name, set()).add(index)
@@ -481,12 +483,17 @@ class Judge:
                 excluded.update(before)
         return {name: cover for name, cover in covers.items() if name not in excluded}
 
+    @functools.cached_property
+    def _prefixes(self) -> list[tuple[Attempt, list[str]]]:
+        """Its attempts, each with the tests that ran earlier in its process."""
+        return [(a, self.rounds.prefix(a)) for a in self.rounds.of(self.nodeid)]
+
     def _effects(self, victim: bool) -> dict[int, list[str]]:
         """The tests that ran earlier in its process, for each of its attempts (by index) that
         showed the culprit's effect."""
         return {
-            index: self.rounds.prefix(attempt)
-            for index, attempt in enumerate(self.rounds.of(self.nodeid))
+            index: before
+            for index, (attempt, before) in enumerate(self._prefixes)
             if attempt.failed == victim
         }
 
