@@ -5,6 +5,8 @@ culprits. Randomness comes from ``os.urandom`` so pytest-randomly's reseeding ca
 order dependence goes through a module global (per process, like real leaked state); parallel
 collisions go through one shared file per pair, touched only while both tests overlap; a
 one-sided collision through a lock file one test holds half its time while the other checks it.
+Per-process flakes draw their outcome once, at import, like a test that depends on string hash
+order: every run in one process agrees.
 """
 
 import json
@@ -14,6 +16,7 @@ from typing import Any
 
 FLAKE_RATES = (0.1, 0.2, 0.3, 0.4, 0.5)  # 0.4-0.5: the ones that fake culprits by chance
 FLAKES_PER_RATE = 2
+PER_PROCESS_FLAKES = 2  # outcome drawn once per process (string hash order, import-time draws)
 STABLE = 16  # with the rest: half the suite unhealthy
 STABLE_SECONDS = 0.005
 BROKEN = 3
@@ -103,6 +106,21 @@ def generate(
                 "flaky",
                 p=p,
             )
+    for j in range(PER_PROCESS_FLAKES):
+        name = f"test_flaky_process_{j}"
+        add(
+            "test_flaky_process.py",
+            name,
+            f"""
+            _DRAWN_{j} = int.from_bytes(os.urandom(4), "big") / 2**32  # at import: per process
+
+
+            def {name}():
+                assert _DRAWN_{j} >= 0.5, "set iteration order differs"
+            """,
+            "flaky",
+            p=0.5,
+        )
     for i in range(POLLUTED_VICTIMS):
         polluter, victim = f"test_polluter_{i}", f"test_victim_{i}"
         add(

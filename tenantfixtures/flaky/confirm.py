@@ -441,6 +441,8 @@ class Judge:
             if (yield from self._pairs_show_effect(candidate, pairs_needed, victim)):
                 survivors.append(candidate)
                 explained |= cover
+            if self._contradicted(victim) is not None:
+                return {}
         while len(tried) < MAX_CANDIDATES:
             unexplained = sorted(effects.keys() - explained) or sorted(effects)
             prefixes = [[n for n in effects[index] if n in covers] for index in unexplained]
@@ -451,6 +453,8 @@ class Judge:
             if (yield from self._pairs_show_effect(found, pairs_needed, victim)):
                 survivors.append(found)
                 explained |= {index for index, before in effects.items() if found in before}
+            if self._contradicted(victim) is not None:
+                return {}
         if not survivors:
             return {}
         yield from self._alone_runs(alone_needed)
@@ -463,11 +467,19 @@ class Judge:
         self, culprit: str, runs: int, victim: bool
     ) -> Generator[Request, Answer, bool]:
         """Right after ``culprit`` the test shows the outcome it does not show alone, each
-        time: ``culprit`` then the test, ``runs`` times in one process."""
+        time: the test once, then ``culprit`` and the test ``runs`` times, in one process.
+
+        The first run is an alone run of that process. It keeps a test whose outcome is drawn
+        once per process (string hash order, import-time randomness) from faking a culprit:
+        its runs in one process all agree, so it shows the effect before the culprit too (an
+        alone run contradicting every culprit) or not at all."""
         key = ("pair", culprit, self.nodeid, runs)
-        result = yield from self._ask(Probe((culprit, self.nodeid) * runs, key=key))
-        shown = sum(failed == victim for failed in result.failures(self.nodeid))
-        self._say(f"after {culprit}: effect in {shown}/{runs} runs")
+        result = yield from self._ask(Probe((self.nodeid, *(culprit, self.nodeid) * runs), key=key))
+        first, *after = result.failures(self.nodeid)
+        self.alone.append(first)
+        shown = sum(failed == victim for failed in after)
+        before = "effect" if first == victim else "usual outcome"
+        self._say(f"after {culprit}: effect in {shown}/{runs} runs ({before} before it)")
         return shown == runs
 
     def _from_history(self, victim: bool) -> dict[str, set[int]]:

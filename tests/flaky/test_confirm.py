@@ -251,6 +251,48 @@ def test_a_flake_at_half_gets_a_culprit_in_at_most_one_night_in_a_hundred():
     assert blamed <= 3, f"{blamed}/300 nights named a culprit for a flake"
 
 
+class PerProcess(Simulated):
+    """The same suite plus a test whose outcome is drawn once per process, as a test that
+    depends on string hash order (PYTHONHASHSEED) or on randomness drawn at import: every run
+    in one process agrees, so a session of repeats is one draw, not many."""
+
+    def __init__(self, seed: int, rate: float) -> None:
+        super().__init__(seed)
+        self.rate = rate
+
+    def outcomes(self, order: list[str]) -> list[bool]:
+        drawn = self.rng.random() < self.rate
+        plain = super().outcomes([n for n in order if n != PER_PROCESS])
+        return [drawn if n == PER_PROCESS else plain.pop(0) for n in order]
+
+
+PER_PROCESS = "t.py::test_hash_order"
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.5, 0.7])
+def test_a_flake_drawn_once_per_process_gets_a_culprit_in_at_most_one_night_in_a_hundred(rate):
+    """Runs in one session are not independent draws for it: its alone session and a pair
+    session are two coin flips, which without a control inside each session named a culprit
+    "at p = 0.001" in about one night in five. Each pair session starts with an alone run of
+    the test, which agrees with the rest of its process and so contradicts the culprit."""
+    blamed = judged = 0
+    for seed in range(300):
+        sim = PerProcess(7000 + seed, rate)
+        attempts = []
+        for index in range(10):
+            order = [*SUITE, PER_PROCESS]
+            sim.rng.shuffle(order)
+            attempts += sim.attempts(f"r{index}", order)
+        rounds = Rounds(attempts, set())
+        if not any(a.failed for a in rounds.of(PER_PROCESS)):
+            continue
+        (verdict,) = confirm(rounds, [PER_PROCESS], sim, lambda line: None)  # type: ignore[arg-type]
+        judged += 1
+        blamed += bool(verdict.culprits)
+    assert judged >= 250
+    assert blamed <= 3, f"{blamed}/{judged} nights named a culprit for a per-process flake"
+
+
 @pytest.mark.parametrize("rate", [0.1, 0.2, 0.3])
 def test_a_flake_failing_only_under_xdist_gets_a_partner_in_at_most_one_night_in_a_hundred(rate):
     """The same promise for partners: a flake whose failures all fell in the xdist rounds,
