@@ -7,6 +7,7 @@ A ``max_minutes`` budget stops the rounds (after the first) and the confirmation
 best verdicts so far, marked unconfirmed.
 """
 
+import contextlib
 import random
 import sys
 import time
@@ -72,37 +73,38 @@ def run_nightly(
     """Run the rounds, confirm the suspects, store the findings; raises ``RunError``."""
     started = time.monotonic()
     deadline = started + max_minutes * 60 if max_minutes is not None else None
-    runner = PytestRunner(pytest_args, Path.cwd())
-    seed = random.randrange(1, 2**31) if seed is None else seed
-    known = _known_unhealthy(store)
-    run_ids: list[str] = []
-    parallel_runs: set[str] = set()
-    exhausted = False
-    for round_plan in plan(rounds, seed):
-        if run_ids and deadline is not None and time.monotonic() > deadline:
-            log(f"--max-minutes reached after {len(run_ids)}/{rounds} rounds")
-            exhausted = True
-            break
-        round_started = time.monotonic()
-        run_id = runner.run(round_plan.args(), store.target, f"nightly:{round_plan.describe()}")
-        run_ids.append(run_id)
-        if round_plan.parallel:
-            parallel_runs.add(run_id)
-        tried = read_attempts(store, [run_id])
-        log(
-            f"round {round_plan.index + 1}/{rounds} ({round_plan.describe()}): {len(tried)} tests, "
-            f"{sum(a.failed for a in tried)} failed [{time.monotonic() - round_started:.1f}s]"
-        )
-    rounds_done = time.monotonic()
-    history = Rounds(read_attempts(store, run_ids), parallel_runs)
-    suspects = sorted({a.nodeid for a in history.attempts if a.failed})
-    log(f"confirming {len(suspects)} suspect(s)")
-    prober = Prober(runner)
-    try:
-        verdicts = confirm(history, suspects, prober, log, deadline)
-    finally:
-        prober.close()
-    confirm_done = time.monotonic()
+    with contextlib.closing(PytestRunner(pytest_args, Path.cwd())) as runner:
+        seed = random.randrange(1, 2**31) if seed is None else seed
+        known = _known_unhealthy(store)
+        run_ids: list[str] = []
+        parallel_runs: set[str] = set()
+        exhausted = False
+        for round_plan in plan(rounds, seed):
+            if run_ids and deadline is not None and time.monotonic() > deadline:
+                log(f"--max-minutes reached after {len(run_ids)}/{rounds} rounds")
+                exhausted = True
+                break
+            round_started = time.monotonic()
+            run_id = runner.run(round_plan.args(), store.target, f"nightly:{round_plan.describe()}")
+            run_ids.append(run_id)
+            if round_plan.parallel:
+                parallel_runs.add(run_id)
+            tried = read_attempts(store, [run_id])
+            took = time.monotonic() - round_started
+            log(
+                f"round {round_plan.index + 1}/{rounds} ({round_plan.describe()}):"
+                f" {len(tried)} tests, {sum(a.failed for a in tried)} failed [{took:.1f}s]"
+            )
+        rounds_done = time.monotonic()
+        history = Rounds(read_attempts(store, run_ids), parallel_runs)
+        suspects = sorted({a.nodeid for a in history.attempts if a.failed})
+        log(f"confirming {len(suspects)} suspect(s)")
+        prober = Prober(runner)
+        try:
+            verdicts = confirm(history, suspects, prober, log, deadline)
+        finally:
+            prober.close()
+        confirm_done = time.monotonic()
     first = store.run(run_ids[0]) if run_ids else None
     commit = first.commit if first is not None else None
     verdicts = [replace(v, commit=commit, created_at=time.time()) for v in verdicts]

@@ -38,12 +38,26 @@ def serial_args() -> list[str]:
 
 
 class PytestRunner:
-    """Builds and runs ``python -m pytest`` with the user's arguments plus ours (ours win)."""
+    """Builds and runs ``python -m pytest`` with the user's arguments plus ours (ours win).
+
+    Where PYTHONDONTWRITEBYTECODE is set (as in many CI images), each session would compile
+    again every module pytest rewrites (test modules, conftests, each plugin's distribution),
+    most of a session's start-up. The sessions share a private bytecode cache instead
+    (PYTHONPYCACHEPREFIX, removed by ``close``): nothing is written into the project."""
 
     def __init__(self, pytest_args: Sequence[str], cwd: Path) -> None:
         self.pytest_args = list(pytest_args)
         self.cwd = cwd
         self.sessions = 0
+        self.env = dict(os.environ)
+        self._bytecode: tempfile.TemporaryDirectory[str] | None = None
+        if self.env.pop("PYTHONDONTWRITEBYTECODE", ""):
+            self._bytecode = tempfile.TemporaryDirectory(prefix="tf-bytecode-")
+            self.env["PYTHONPYCACHEPREFIX"] = self._bytecode.name
+
+    def close(self) -> None:
+        if self._bytecode is not None:
+            self._bytecode.cleanup()
 
     def command(self, extra: Sequence[str]) -> list[str]:
         return [
@@ -74,7 +88,7 @@ class PytestRunner:
         started = []
         for extra in sessions:
             run_id = uuid.uuid4().hex
-            session_env = {**os.environ, **(env or {}), RUN_ID_ENV: run_id, RUN_KIND_ENV: kind}
+            session_env = {**self.env, **(env or {}), RUN_ID_ENV: run_id, RUN_KIND_ENV: kind}
             # "--opt=value": pytest guesses the rootdir from bare path-like tokens.
             command = self.command([f"--tf-history={history}", *extra])
             process = subprocess.Popen(
