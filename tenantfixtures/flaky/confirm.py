@@ -9,25 +9,29 @@
   left unexplained, first for as many runs as a test failing every time needs, then once more
   for the misses of a one-sided collision; a partner is named when its failures beside it,
   against its passes alone, reject "a flake at its observed rate", and it passes beside a
-  control test that never failed (else: parallel-only, no partner);
+  control test that never failed (else: parallel-only, no partner); two tests that break each
+  other share their first co-run;
 - passes alone, fails in some orders: every test whose presence earlier in the same process
-  matches its failures is a candidate polluter, run right before it; fails alone but passes in
-  some orders: the same for the state-setter (order-dependent); a bisected failing prefix when
-  the history names none;
+  matches its failures is a candidate polluter, run right before it (after one run alone in the
+  same process); fails alone but passes in some orders: the same for the state-setter
+  (order-dependent); a bisected failing prefix when the history names none;
 - anything else, or evidence short of 99 % confidence (see :mod:`stats`): flaky, no culprit.
 
 Each suspect's confirmation is a generator of requests (probes to run at once), so the driver
 can stop each one early, run probes of different suspects at once, and stop everything at a
 deadline with the best verdict so far. Repeated runs of one question (alone, after one
 candidate, beside one partner) share a session: under the null hypothesis each run is an
-independent draw wherever it runs, and a session start costs more than most tests.
+independent draw wherever it runs, and a session start costs more than most tests. Some tests
+draw once per process (string hash order, randomness drawn at import), so every session that
+gives evidence for a culprit also holds its control (the alone run before the pair runs, the
+control block before the partner's): such a test agrees with itself there and contradicts it.
 """
 
 import functools
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from tenantfixtures.flaky.models import Attempt, Classification, Finding
@@ -128,6 +132,7 @@ class Judge:
         self.rate = rounds.rate(nodeid)
         self.alone: list[bool] = []  # failed? per alone run
         self.screen: list[bool] = []  # failed? per run in the shared screening session
+        self.peers: Mapping[str, Judge] = {}  # every suspect's judge, for shared co-runs
         self.best = Finding(
             nodeid,
             Classification.FLAKY,
@@ -275,11 +280,12 @@ class Judge:
             and 2 * sum(name in beside for beside in self.beside_failures) >= failures
         ][:MAX_PARTNERS]
 
-    def _control(self, partners: list[str]) -> str | None:
+    @functools.cached_property
+    def control(self) -> str | None:
         """A test that never failed, to co-run beside: the one that ran beside this test's
         passes longest, else the longest one (so it covers the runs)."""
         _, during_passes = self.overlaps
-        healthy = [n for n in self.rounds.never_failed() if n not in partners]
+        healthy = [n for n in self.rounds.never_failed() if n not in self.partners]
         if not healthy:
             return None
         return max(sorted(healthy), key=lambda n: (during_passes[n], self.rounds.pitch(n)))
@@ -292,21 +298,14 @@ class Judge:
         self._say(f"overlapped its failures: {', '.join(partners) or 'none'}")
         if not partners:
             return None
-        family = LOOKS * len(partners)
-        target = ALPHA / family
-        co_runs = plan(self._collision_pvalue, family)[1]
-        control = self._control(partners)
+        target = ALPHA / (LOOKS * len(partners))
+        control = self.control
         seen: dict[str, list[bool]] = {}
         unexplained = list(self.beside_failures)
         for partner in partners:
             if not any(partner in beside for beside in unexplained):
                 continue
-            # Room for the misses of a one-sided collision. The control first, with the
-            # first partner: only the first block starts aligned (the processes start
-            # together), and a short control's block is the one rounding would misalign.
-            blocks = [(partner, min(MAX_RUNS, 2 * co_runs))]
-            if control is not None and control not in seen:
-                blocks.insert(0, (control, co_runs))
+            blocks = self._first_blocks(partner, with_control=control not in seen)
             for look in range(LOOKS):
                 found = yield from self._co_run(blocks, look)
                 for other, failed in found.items():
@@ -315,7 +314,7 @@ class Judge:
                 if self._alone_for(beside, target) is not None:
                     unexplained = [names for names in unexplained if partner not in names]
                     break
-                if not any(beside) and 2 * len(beside) >= co_runs:
+                if not any(beside) and 2 * len(beside) >= self._co_runs:
                     break  # passed beside it: no collision to look at again
                 blocks = [(partner, MAX_RUNS)]  # a slow start, or too many misses
         tried = [p for p in partners if p in seen and any(seen[p])]
@@ -362,23 +361,62 @@ class Judge:
 
         return fewest_alone(pvalue, target) if beside else None
 
+    @functools.cached_property
+    def _co_runs(self) -> int:
+        """Runs beside a partner that name it if the test fails every one of them."""
+        return plan(self._collision_pvalue, LOOKS * len(self.partners))[1]
+
+    def _first_blocks(self, partner: str, with_control: bool) -> list[tuple[str, int]]:
+        """The tests the process beside runs in a partner's first co-run, with the runs of this
+        test each needs: the control first (only the first block starts aligned, the processes
+        starting together, and a short control's block is the one rounding would misalign),
+        then the partner, with room for the misses of a one-sided collision."""
+        blocks = [(partner, min(MAX_RUNS, 2 * self._co_runs))]
+        if with_control and self.control is not None:
+            blocks.insert(0, (self.control, self._co_runs))
+        return blocks
+
+    def _mutual(self, partner: str) -> "Judge | None":
+        """The partner's judge when each is the other's first partner (two tests that break
+        each other) and screening decided neither: one co-run answers both."""
+        other = self.peers.get(partner)
+        if (
+            other is None
+            or not other.parallel_suspect
+            or other.partners[:1] != [self.nodeid]
+            or self.partners[:1] != [partner]
+            or other._screened() is not None
+        ):
+            return None
+        return other
+
     def _co_run(
         self, blocks: list[tuple[str, int]], look: int
     ) -> Generator[Request, Answer, dict[str, list[bool]]]:
         """Failed? for each of the test's runs that overlapped each test of ``blocks`` (and no
         other test): the process beside runs each of them in turn, this one the test at least
-        as many times as the block says; both repeated to span the time the other test's
-        repeats take, so the blocks stay aligned (a long test's last repeat included)."""
-        mine_pitch = max(self.rounds.pitch(self.nodeid), 1e-3)
-        tests: list[str] = []
-        beside: list[str] = []
-        for other, runs in blocks:
-            pitch = max(self.rounds.pitch(other), 1e-3)
-            repeats = min(MAX_COVER, math.ceil(max(runs * mine_pitch, pitch) / pitch))
-            beside += [other] * repeats
-            tests += [self.nodeid] * min(MAX_COVER, math.ceil(repeats * pitch / mine_pitch))
-        key = ("beside", self.nodeid, tuple(blocks), look)
-        result = yield from self._ask(Probe(tuple(tests), tuple(beside), key))
+        as many times as the block says. Two tests that break each other share their first
+        co-run: the first one's control block, both side by side, the second one's control
+        block, one question for both."""
+        mutual = self._mutual(blocks[-1][0]) if look == 0 else None
+        key: tuple[object, ...]
+        if mutual is None:
+            phases = [(self.nodeid, runs, other, 0) for other, runs in blocks]
+            key = ("beside", self.nodeid, tuple(blocks), look)
+        else:
+            first, second = sorted((self, mutual), key=lambda judge: judge.nodeid)
+            *lead, (_, first_runs) = first._first_blocks(second.nodeid, with_control=True)
+            *tail, (_, second_runs) = second._first_blocks(first.nodeid, with_control=True)
+            phases = [
+                *((first.nodeid, runs, control, 0) for control, runs in lead),
+                (first.nodeid, first_runs, second.nodeid, second_runs),
+                *((control, 0, second.nodeid, runs) for control, runs in tail),
+            ]
+            key = ("side by side", first.nodeid, second.nodeid)
+        tests, beside = _layout(self.rounds, phases)
+        result = yield from self._ask(Probe(tests, beside, key))
+        if mutual is not None and self.nodeid > mutual.nodeid:
+            result = result.flipped()  # the shared co-run seen from this test's process
         found = {other: result.side_by_side(self.nodeid, other) for other, _ in blocks}
         for other, failed in found.items():
             self._say(f"beside {other}: failed {sum(failed)}/{len(failed)} runs")
@@ -438,7 +476,7 @@ class Judge:
             if not cover - explained and survivors:
                 break  # every round is explained; bisection looks for a hidden one
             tried.append(candidate)
-            if (yield from self._pairs_show_effect(candidate, pairs_needed, victim)):
+            if (yield from self._pairs_show_effect([candidate], pairs_needed, victim)) == [True]:
                 survivors.append(candidate)
                 explained |= cover
             if self._contradicted(victim) is not None:
@@ -447,12 +485,14 @@ class Judge:
             unexplained = sorted(effects.keys() - explained) or sorted(effects)
             prefixes = [[n for n in effects[index] if n in covers] for index in unexplained]
             found = yield from self._bisect(victim, set(tried), prefixes)
-            if found is None:
+            found = found[: MAX_CANDIDATES - len(tried)]
+            if not found:
                 break
-            tried.append(found)
-            if (yield from self._pairs_show_effect(found, pairs_needed, victim)):
-                survivors.append(found)
-                explained |= {index for index, before in effects.items() if found in before}
+            tried += found
+            shown = yield from self._pairs_show_effect(found, pairs_needed, victim)
+            for culprit in (culprit for culprit, ok in zip(found, shown, strict=True) if ok):
+                survivors.append(culprit)
+                explained |= {index for index, before in effects.items() if culprit in before}
             if self._contradicted(victim) is not None:
                 return {}
         if not survivors:
@@ -464,23 +504,32 @@ class Judge:
         return {c: (pairs_needed, value) for c in survivors if value <= ALPHA / MAX_CANDIDATES}
 
     def _pairs_show_effect(
-        self, culprit: str, runs: int, victim: bool
-    ) -> Generator[Request, Answer, bool]:
-        """Right after ``culprit`` the test shows the outcome it does not show alone, each
-        time: the test once, then ``culprit`` and the test ``runs`` times, in one process.
+        self, culprits: list[str], runs: int, victim: bool
+    ) -> Generator[Request, Answer, list[bool]]:
+        """For each culprit (one session each, all at once): right after it the test shows the
+        outcome it does not show alone, each time: the test once, then the culprit and the test
+        ``runs`` times, in one process.
 
         The first run is an alone run of that process. It keeps a test whose outcome is drawn
         once per process (string hash order, import-time randomness) from faking a culprit:
         its runs in one process all agree, so it shows the effect before the culprit too (an
         alone run contradicting every culprit) or not at all."""
-        key = ("pair", culprit, self.nodeid, runs)
-        result = yield from self._ask(Probe((self.nodeid, *(culprit, self.nodeid) * runs), key=key))
-        first, *after = result.failures(self.nodeid)
-        self.alone.append(first)
-        shown = sum(failed == victim for failed in after)
-        before = "effect" if first == victim else "usual outcome"
-        self._say(f"after {culprit}: effect in {shown}/{runs} runs ({before} before it)")
-        return shown == runs
+        results = yield tuple(
+            Probe(
+                (self.nodeid, *(culprit, self.nodeid) * runs),
+                key=("pair", culprit, self.nodeid, runs),
+            )
+            for culprit in culprits
+        )
+        verdicts = []
+        for culprit, result in zip(culprits, results, strict=True):
+            first, *after = result.failures(self.nodeid)
+            self.alone.append(first)
+            shown = sum(failed == victim for failed in after)
+            before = "effect" if first == victim else "usual outcome"
+            self._say(f"after {culprit}: effect in {shown}/{runs} runs ({before} before it)")
+            verdicts.append(shown == runs)
+        return verdicts
 
     def _from_history(self, victim: bool) -> dict[str, set[int]]:
         """Candidates and the rounds each explains: tests that ran earlier in the same process
@@ -511,20 +560,22 @@ class Judge:
 
     def _bisect(
         self, victim: bool, without: set[str], prefixes: list[list[str]]
-    ) -> Generator[Request, Answer, str | None]:
-        """Every test of ``prefixes`` (minus ``without``), halved while the effect shows, until
-        one is left; None when the effect does not show or needs tests from both halves (not a
-        single culprit). Both halves run at once: bisection only searches, the pair runs after
-        it are the evidence."""
+    ) -> Generator[Request, Answer, list[str]]:
+        """Tests of ``prefixes`` (minus ``without``) that each produce the effect by themselves:
+        every part still showing the effect is halved again, the parts of a step all at once,
+        down to single tests; none when the effect does not show or needs tests from two
+        parts (not a single culprit). Two culprits in different halves are found in one pass;
+        ``MAX_BATCH`` caps the probes of a step (a part left out is found by a later search).
+        Bisection only searches: the pair runs after it are the evidence."""
         prefix: list[str] = []
         for before in prefixes:
             prefix += [n for n in before if n not in prefix]
-        prefix = [n for n in prefix if n not in without and n != self.nodeid]
+        live = [[n for n in prefix if n not in without and n != self.nodeid]]
         tag = ("bisect", self.nodeid, tuple(sorted(without)))
+        found: list[str] = []
         step = 0
-        while prefix:
-            half = max(1, len(prefix) // 2)
-            parts = [part for part in (prefix[:half], prefix[half:]) if part]
+        while live := [part for part in live if part][: MAX_BATCH // 2]:
+            parts = [half for part in live for half in _halves(part)]
             step += 1
             results = yield tuple(
                 Probe((*part, self.nodeid), key=(*tag, step, index))
@@ -535,13 +586,40 @@ class Judge:
                 for part, result in zip(parts, results, strict=True)
                 if result.failures(self.nodeid) == [victim]
             ]
-            if not shown:
-                return None
-            if len(shown[0]) == 1:
-                self._say(f"bisected to {shown[0][0]}")
-                return shown[0][0]
-            prefix = shown[0]
-        return None
+            found += [part[0] for part in shown if len(part) == 1]
+            live = [part for part in shown if len(part) > 1]
+        for culprit in found:
+            self._say(f"bisected to {culprit}")
+        return found
+
+
+def _halves(tests: list[str]) -> list[list[str]]:
+    half = max(1, len(tests) // 2)
+    return [part for part in (tests[:half], tests[half:]) if part]
+
+
+Phase = tuple[str, int, str, int]  # first process's test and runs, second process's
+
+
+def _layout(rounds: Rounds, phases: Sequence[Phase]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The two processes of a co-run: in each phase the first runs its test at least as many
+    times as the phase says, the second its own, both repeated to span the same time (a long
+    test's last repeat included), so the phases stay aligned."""
+    first: list[str] = []
+    second: list[str] = []
+    for left, left_runs, right, right_runs in phases:
+        left_pitch, right_pitch = (max(rounds.pitch(test), 1e-3) for test in (left, right))
+        span = max(left_runs * left_pitch, right_runs * right_pitch, left_pitch, right_pitch)
+        span = max(
+            _repeats(span, left_pitch) * left_pitch, _repeats(span, right_pitch) * right_pitch
+        )
+        first += [left] * _repeats(span, left_pitch)
+        second += [right] * _repeats(span, right_pitch)
+    return tuple(first), tuple(second)
+
+
+def _repeats(span: float, pitch: float) -> int:
+    return min(MAX_COVER, math.ceil(span / pitch - 1e-9))
 
 
 def confirm(
@@ -555,6 +633,8 @@ def confirm(
     disjoint and none needs the machine alone. Past ``deadline`` (``time.monotonic``) each
     undecided suspect gets its best verdict so far, marked unconfirmed."""
     judges = {nodeid: Judge(nodeid, rounds, log) for nodeid in suspects}
+    for judge in judges.values():
+        judge.peers = judges
     solo = {nodeid for nodeid, judge in judges.items() if judge.parallel_suspect}
     _screen([judges[n] for n in suspects], prober)
     runs = {nodeid: judge.run() for nodeid, judge in judges.items()}

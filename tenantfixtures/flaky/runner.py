@@ -135,6 +135,10 @@ class ProbeResult:
     runs: tuple[Attempt, ...]
     beside: tuple[Attempt, ...] = ()
 
+    def flipped(self) -> "ProbeResult":
+        """The same co-run seen from the process beside."""
+        return ProbeResult(self.beside, self.runs)
+
     def failures(self, nodeid: str) -> list[bool]:
         """Failed? for each run of ``nodeid``, in order."""
         return [a.failed for a in self.runs if a.nodeid == nodeid]
