@@ -6,6 +6,7 @@ happened to fail 2 of 10 rounds may really fail half the time, and must not fake
 The number of alone and pair runs is chosen from that interval, before running them.
 """
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,13 +59,30 @@ def collision_pvalue(rate: Interval, alone: int, co_runs: int, failures: int) ->
     fails."""
 
     def pvalue(p: float) -> float:
-        tail = sum(
-            math.comb(co_runs, k) * p**k * (1 - p) ** (co_runs - k)
-            for k in range(failures, co_runs + 1)
-        )
-        return float((1 - p) ** alone * tail)
+        return (1 - p) ** alone * binomial_tail(co_runs, failures, p)
 
     return worst(pvalue, rate)
+
+
+@functools.lru_cache(maxsize=4096)
+def binomial_tail(trials: int, successes: int, p: float) -> float:
+    """P(at least ``successes`` in ``trials`` draws at ``p``), summed in log space: a co-run
+    beside a short test counts thousands of runs, whose binomial coefficients overflow a float.
+    Cached: the search for the fewest alone runs asks the same tail again for each count."""
+    if successes <= 0 or p >= 1.0:
+        return 1.0
+    if p <= 0.0 or successes > trials:
+        return 0.0
+    log_p, log_q, log_all = math.log(p), math.log1p(-p), math.lgamma(trials + 1)
+    terms = (
+        log_all
+        - math.lgamma(k + 1)
+        - math.lgamma(trials - k + 1)
+        + k * log_p
+        + (trials - k) * log_q
+        for k in range(successes, trials + 1)
+    )
+    return min(1.0, math.fsum(math.exp(term) for term in terms))
 
 
 def fewest_alone(pvalue: Callable[[int], float], target: float) -> int | None:

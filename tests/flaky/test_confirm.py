@@ -1,5 +1,6 @@
 """Confirmation logic against a simulated suite: culprits only with 99 % evidence, all of them."""
 
+import math
 import random
 import re
 
@@ -9,7 +10,7 @@ from tenantfixtures.flaky import confirm as confirm_module
 from tenantfixtures.flaky.confirm import Rounds, confirm
 from tenantfixtures.flaky.models import Attempt, Classification, Finding, Outcome
 from tenantfixtures.flaky.runner import Probe, ProbeResult
-from tenantfixtures.flaky.stats import ALPHA, Interval, order_pvalue, plan
+from tenantfixtures.flaky.stats import ALPHA, Interval, collision_pvalue, order_pvalue, plan
 
 TESTS = [f"t.py::test_{i:02d}" for i in range(30)]
 VICTIM, P1, P2 = "t.py::test_victim", "t.py::test_00", "t.py::test_01"
@@ -104,6 +105,21 @@ def test_runs_are_chosen_from_the_observed_rate():
     assert order_pvalue(rate, 2, 2, victim=True) > 0.05
     rare = Interval.observed(1, 10)
     assert sum(plan(lambda a, b: order_pvalue(rare, a, b, victim=True), 1)) < alone + pairs
+
+
+def test_thousands_of_runs_beside_a_short_test_are_counted():
+    """A co-run beside a test of a few milliseconds counts thousands of side-by-side runs, whose
+    binomial coefficients overflow a float: nightly died with OverflowError there."""
+    rate = Interval.observed(1, 10)
+    exact = max(
+        (1 - p) ** 3 * sum(math.comb(12, k) * p**k * (1 - p) ** (12 - k) for k in range(4, 13))
+        for p in rate.points()
+    )
+    assert collision_pvalue(rate, 3, 12, 4) == pytest.approx(exact, rel=1e-12)
+    values = [collision_pvalue(rate, 5, 5000, failures) for failures in (100, 1500, 2500)]
+    assert all(0.0 <= value <= 1.0 for value in values)
+    assert values[0] > values[1] > values[2]
+    assert values[2] < ALPHA  # failing half of 5000 runs beside it, above any rate in (2%, 40%)
 
 
 def test_budget_ends_with_unconfirmed_best_verdicts(monkeypatch):
