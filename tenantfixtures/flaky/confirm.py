@@ -453,8 +453,9 @@ class Judge:
         self, covers: dict[str, set[int]], victim: bool
     ) -> Generator[Request, Answer, dict[str, tuple[int, float]]]:
         """Up to ``MAX_CANDIDATES`` candidates get pair runs, then the shared alone runs name
-        those reaching ``ALPHA / MAX_CANDIDATES``. History candidates come first, the one
-        explaining most rounds not yet explained first; then bisection finds the next one
+        those reaching ``ALPHA / MAX_CANDIDATES``. History candidates come first, those
+        explaining most rounds not yet explained first (tied ones at once: a flake that failed
+        in the same rounds looks as good as the polluter); then bisection finds the next one
         while the earlier tests minus the culprits found still produce the effect: those of
         the rounds no culprit explains, if any (the shorter search), else of all of them (a
         culprit that only ever ran where another one did). Only candidates are searched: a
@@ -468,17 +469,19 @@ class Judge:
         tried: list[str] = []
         survivors: list[str] = []
         while untried and len(tried) < MAX_FROM_HISTORY:
-            candidate = max(
-                sorted(untried),
-                key=lambda name: (len(untried[name] - explained), len(untried[name])),
-            )
-            cover = untried.pop(candidate)
-            if not cover - explained and survivors:
+            gain = {name: len(cover - explained) for name, cover in untried.items()}
+            best = max(gain.values())
+            if not best and survivors:
                 break  # every round is explained; bisection looks for a hidden one
-            tried.append(candidate)
-            if (yield from self._pairs_show_effect([candidate], pairs_needed, victim)) == [True]:
-                survivors.append(candidate)
-                explained |= cover
+            tied = sorted((n for n in untried if gain[n] == best), key=lambda n: -len(untried[n]))
+            tied = tied[: MAX_FROM_HISTORY - len(tried)]
+            tried += tied
+            shown = yield from self._pairs_show_effect(tied, pairs_needed, victim)
+            for candidate, ok in zip(tied, shown, strict=True):
+                cover = untried.pop(candidate)
+                if ok:
+                    survivors.append(candidate)
+                    explained |= cover
             if self._contradicted(victim) is not None:
                 return {}
         while len(tried) < MAX_CANDIDATES:

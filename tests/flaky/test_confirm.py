@@ -385,3 +385,21 @@ def test_a_flake_drawn_once_per_process_gets_no_partner_from_one_failing_co_run(
         blamed += bool(verdict.culprits)
     assert judged >= 50
     assert blamed <= judged // 100, f"{blamed}/{judged} nights named a partner"
+
+
+def test_candidates_tied_for_the_most_rounds_are_tried_at_once():
+    """A test that happened to run before the victim in exactly the rounds where it failed
+    looks as good as the polluter: both get their pair runs in one request, not one after
+    the other, and only the polluter is named."""
+    sim = Simulated(4)
+    junk = TESTS[5]
+    orders = [
+        [junk, P1, VICTIM, *TESTS[10:14]],
+        [P1, junk, VICTIM, *TESTS[14:18]],
+        [VICTIM, junk, P1, *TESTS[10:14]],
+        [*TESTS[14:18], VICTIM, P1, junk],
+    ]
+    rounds = Rounds([a for i, o in enumerate(orders) for a in sim.attempts(f"r{i}", o)], set())
+    (verdict,) = confirm(rounds, [VICTIM], sim, lambda line: None)  # type: ignore[arg-type]
+    assert verdict.culprits == (P1,), verdict.evidence
+    assert sim.batches[1] == 2  # after the alone runs: both candidates' pair runs at once
