@@ -2,9 +2,11 @@
 
 import hashlib
 import json
+import random
 from pathlib import Path
 
-from tenantfixtures.flaky.runner import PytestRunner, read_attempts
+from tenantfixtures.flaky.models import Attempt, Outcome
+from tenantfixtures.flaky.runner import MIN_SHARED, ProbeResult, PytestRunner, read_attempts
 from tenantfixtures.flaky.store import Store
 
 PROBE = """
@@ -73,3 +75,51 @@ def test_sessions_keep_the_environment_where_writing_bytecode_is_on(pytester, mo
         store.close()
     settings = json.loads((project / "settings.json").read_text())
     assert settings == {"prefix": None, "no_write": False}
+
+
+def test_side_by_side_counts_the_runs_that_overlapped_only_the_other_test():
+    """On random co-runs (short and long runs, gaps, runs across two tests), the runs found by
+    bisection are those of the definition: overlapping a run of the other test by half the
+    shorter one's time, and sharing no time with a run of any third test."""
+    rng = random.Random(1)
+
+    def process(names: list[str]) -> tuple[Attempt, ...]:
+        clock, runs = rng.random(), []
+        for position in range(rng.randint(0, 30)):
+            took = rng.choice([0.001, 0.01, 0.3, 1.0]) * rng.uniform(0.5, 1.5)
+            outcome = rng.choice([Outcome.PASSED, Outcome.FAILED])
+            runs.append(
+                Attempt(
+                    "r", 0, rng.choice(names), 0, outcome, clock, clock + took, position=position
+                )
+            )
+            clock += took + rng.choice([0.0, 0.0005, 0.02])
+        return tuple(runs)
+
+    def shared(a: Attempt, b: Attempt) -> float:
+        return min(a.stopped_at, b.stopped_at) - max(a.started_at, b.started_at)
+
+    def took(run: Attempt) -> float:
+        return run.stopped_at - run.started_at
+
+    def by_definition(result: ProbeResult, nodeid: str, other: str) -> list[bool]:
+        return [
+            a.failed
+            for a in result.runs
+            if a.nodeid == nodeid
+            and any(
+                shared(a, b) > 0 and shared(a, b) >= MIN_SHARED * min(took(a), took(b))
+                for b in result.beside
+                if b.nodeid == other
+            )
+            and not any(shared(a, b) > 0 for b in result.beside if b.nodeid != other)
+        ]
+
+    counted = 0
+    for _ in range(2000):
+        result = ProbeResult(process(["x", "y"]), process(["c", "y", "z"]))
+        for nodeid, other in (("x", "c"), ("x", "y"), ("y", "z")):
+            expected = by_definition(result, nodeid, other)
+            assert result.side_by_side(nodeid, other) == expected
+            counted += len(expected)
+    assert counted > 1000  # the co-runs did overlap
