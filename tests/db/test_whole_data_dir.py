@@ -243,3 +243,83 @@ def test_import_time_writes_land_in_the_session_layer(pytester):
         result = pytester.runpytest_subprocess(f"--tf-isolation={mode}")
         result.assert_outcomes(passed=1)
         assert snapshot(data) == before == {"readme.txt": before["readme.txt"]}
+
+
+OFFBOARD_CLI = """
+import shutil
+from pathlib import Path
+
+if __name__ == "__main__":  # builds the data dir's path itself: no path in its arguments
+    shutil.rmtree(Path(__file__).parent / "data" / "organizations" / "acme")
+"""
+
+OFFBOARD_TEST = """
+import subprocess
+import sys
+
+
+def test_offboarding_cli():
+    subprocess.run([sys.executable, "-m", "offboard"], check=True)
+
+
+def test_after_it():
+    pass
+"""
+
+
+def test_a_subprocess_building_its_own_paths_in_namespace_mode_changes_nothing(seeded):
+    seeded.makepyfile(offboard=OFFBOARD_CLI, test_offboard=OFFBOARD_TEST)
+    before = snapshot(seeded.path / "data")
+    result = seeded.runpytest_subprocess(
+        "-p", "tenantfixtures", "--tf-isolation=namespace", "test_offboard.py"
+    )
+    result.assert_outcomes(passed=2)
+    assert snapshot(seeded.path / "data") == before
+
+
+def test_redirect_mode_fails_the_test_whose_subprocess_changed_the_real_data_dir(seeded):
+    """Redirect mode serves Python's file APIs, not a child that builds data-dir paths itself:
+    the change cannot be prevented there, so it fails that test's teardown, naming the paths
+    and the fix, instead of passing unnoticed; the next test is not blamed for it."""
+    seeded.makepyfile(offboard=OFFBOARD_CLI, test_offboard=OFFBOARD_TEST)
+    result = seeded.runpytest_subprocess(
+        "-p", "tenantfixtures", "--tf-isolation=redirect", "-p", "no:randomly", "test_offboard.py"
+    )
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_offboarding_cli*",
+            "the real data dir */data changed during this test: deleted organizations/acme,"
+            " organizations/acme/config.yaml, organizations/acme/tenant.db. *"
+            "run in namespace mode (--tf-isolation=namespace, Linux)*",
+        ]
+    )
+    assert not (seeded.path / "data" / "organizations" / "acme").exists()
+
+
+LINKS_TEST = """
+from pathlib import Path
+
+
+def test_links_read_and_written_through():
+    assert Path("data/shipped_link/notice.txt").read_text() == "shipped beside the data dir"
+    assert Path("data/current/config.yaml").read_text().startswith("org: acme")
+    Path("data/current/config.yaml").write_text("org: acme\\nplan: free\\n")
+    assert Path("data/organizations/acme/config.yaml").read_text().endswith("plan: free\\n")
+"""
+
+
+def test_links_inside_the_data_dir_work_in_both_modes(seeded, isolation):
+    """A relative link leaving the data dir (to shipped files beside it) and an absolute link
+    back into it (a "current" organisation) read and write as in the real tree; the write
+    lands in the test's copy."""
+    (seeded.path / "shipped").mkdir()
+    (seeded.path / "shipped" / "notice.txt").write_text("shipped beside the data dir")
+    data = seeded.path / "data"
+    (data / "shipped_link").symlink_to("../shipped")
+    (data / "current").symlink_to(data / "organizations" / "acme")
+    seeded.makepyfile(test_links=LINKS_TEST)
+    before = snapshot(data)
+    result = seeded.runpytest_subprocess("-p", "tenantfixtures", isolation, "test_links.py")
+    result.assert_outcomes(passed=1)
+    assert snapshot(data) == before
