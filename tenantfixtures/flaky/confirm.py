@@ -413,8 +413,7 @@ class Judge:
                 *((control, 0, second.nodeid, runs) for control, runs in tail),
             ]
             key = ("side by side", first.nodeid, second.nodeid)
-        tests, beside = _layout(self.rounds, phases)
-        result = yield from self._ask(Probe(tests, beside, key))
+        result = yield from self._ask(_layout(self.rounds, key, phases))
         if mutual is not None and self.nodeid > mutual.nodeid:
             result = result.flipped()  # the shared co-run seen from this test's process
         found = {other: result.side_by_side(self.nodeid, other) for other, _ in blocks}
@@ -604,13 +603,18 @@ def _halves(tests: list[str]) -> list[list[str]]:
 Phase = tuple[str, int, str, int]  # first process's test and runs, second process's
 
 
-def _layout(rounds: Rounds, phases: Sequence[Phase]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The two processes of a co-run: in each phase the first runs its test at least as many
-    times as the phase says, the second its own, both repeated to span the same time (a long
-    test's last repeat included), so the phases stay aligned."""
+def _layout(rounds: Rounds, key: tuple[object, ...], phases: Sequence[Phase]) -> Probe:
+    """A co-run's two processes: in each phase the first runs its test at least as many times
+    as the phase says, the second its own, both repeated to span the same time (a long test's
+    last repeat included). Each phase starts in both at once (a barrier): the recorded time
+    of a test in the rounds can be far off its time repeated (a quick test's includes the
+    next test's setup), and a phase of one process would drift into the next of the other."""
     first: list[str] = []
     second: list[str] = []
+    starts: list[tuple[int, int]] = []
     for left, left_runs, right, right_runs in phases:
+        if first:
+            starts.append((len(first), len(second)))
         left_pitch, right_pitch = (max(rounds.pitch(test), 1e-3) for test in (left, right))
         span = max(left_runs * left_pitch, right_runs * right_pitch, left_pitch, right_pitch)
         span = max(
@@ -618,7 +622,7 @@ def _layout(rounds: Rounds, phases: Sequence[Phase]) -> tuple[tuple[str, ...], t
         )
         first += [left] * _repeats(span, left_pitch)
         second += [right] * _repeats(span, right_pitch)
-    return tuple(first), tuple(second)
+    return Probe(tuple(first), tuple(second), key, tuple(starts))
 
 
 def _repeats(span: float, pitch: float) -> int:

@@ -1,6 +1,8 @@
 """Test order control used by ``nightly`` and ``replay``: seeded shuffles, exact selections in
 which a test may come back (confirmation reruns a test in one process instead of paying a
-session per run), and a common start for sessions meant to run side by side.
+session per run), and a common start for sessions meant to run side by side, at their first
+test and at each phase of a co-run (so every phase starts aligned, however long the tests of
+the one before took).
 
 All of it runs identically on every xdist worker, so all workers still collect the same list.
 """
@@ -8,6 +10,7 @@ All of it runs identically on every xdist worker, so all workers still collect t
 import os
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,11 +19,16 @@ from tenantfixtures.redact import redact
 
 START_TOGETHER_ENV = "TENANTFIXTURES_START_TOGETHER"  # "<directory>:<number of sessions>"
 START_TIMEOUT = 120.0
+PHASE = "--"  # a selection line between phases: no node id reads so
 
 
-def write_selection(path: Path, nodeids: list[str]) -> None:
-    """A selection file: node ids, one a line, in the order they must run."""
-    path.write_text("\n".join(nodeids) + "\n", encoding="utf-8")
+def write_selection(path: Path, nodeids: list[str], phases: Sequence[int] = ()) -> None:
+    """A selection file: node ids, one a line, in the order they must run; a new phase begins
+    before each index of ``phases``."""
+    lines = list(nodeids)
+    for index in sorted(phases, reverse=True):
+        lines.insert(index, PHASE)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def read_selection(path: str) -> list[str]:
@@ -41,6 +49,8 @@ class OrderControl:
     def __init__(self, seed: int | None, selection: list[str] | None) -> None:
         self.seed = seed
         self.selection = selection
+        self._phases: list[int] = []  # indices of the runs that begin a phase
+        self._runs = 0
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
@@ -54,7 +64,12 @@ class OrderControl:
         for item in items:
             by_id.setdefault(item.nodeid, item)
             by_id.setdefault(redact(item.nodeid), item)
-        wanted = [by_id[nodeid] for nodeid in self.selection if nodeid in by_id]
+        wanted: list[pytest.Item] = []
+        for nodeid in self.selection:
+            if nodeid == PHASE:
+                self._phases.append(len(wanted))
+            elif nodeid in by_id:
+                wanted.append(by_id[nodeid])
         kept = set(map(id, wanted))
         deselected = [item for item in items if id(item) not in kept]
         if deselected:
@@ -72,17 +87,27 @@ class OrderControl:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
         if not hasattr(session.config, "workerinput"):
-            start_together()
+            start_together(0)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if self._runs in self._phases:
+            start_together(1 + self._phases.index(self._runs))
+        self._runs += 1
 
 
-def start_together() -> None:
-    """Sessions started with ``START_TOGETHER_ENV`` wait for each other after collection, so
-    their tests overlap however long each took to start (a co-run of two suspects)."""
+def start_together(phase: int) -> None:
+    """Sessions started with ``START_TOGETHER_ENV`` wait for each other after collection and
+    before each phase, so their tests overlap however long each took to get there (a co-run
+    of two suspects). A session that never arrives (it crashed) holds the other back for at
+    most ``START_TIMEOUT``."""
     value = os.environ.get(START_TOGETHER_ENV)
     if not value:
         return
     directory, _, count = value.rpartition(":")
-    Path(directory, str(os.getpid())).touch()
+    Path(directory, f"{phase}-{os.getpid()}").touch()
     deadline = time.monotonic() + START_TIMEOUT
-    while len(os.listdir(directory)) < int(count) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if sum(name.startswith(f"{phase}-") for name in os.listdir(directory)) >= int(count):
+            return
         time.sleep(0.005)

@@ -116,13 +116,15 @@ class PytestRunner:
 @dataclass(frozen=True)
 class Probe:
     """Tests to run in one process in this order, repeats included; ``beside``: tests run at
-    the same time in a second process (a co-run).
+    the same time in a second process (a co-run); ``phases``: where each phase of a co-run
+    after the first begins, in ``tests`` and in ``beside`` (both processes start it together).
 
     ``key`` names the probe's place in a confirmation, so a probe asked twice runs once."""
 
     tests: tuple[str, ...]
     beside: tuple[str, ...] = ()
     key: tuple[object, ...] = ()
+    phases: tuple[tuple[int, int], ...] = ()
 
     @property
     def parallel(self) -> bool:
@@ -188,10 +190,10 @@ class Prober:
         self.store = Store(self.history)
         self._files = 0
 
-    def _session(self, tests: Sequence[str]) -> list[str]:
+    def _session(self, tests: Sequence[str], phases: Sequence[int] = ()) -> list[str]:
         self._files += 1
         path = self.workdir / f"probe-{self._files}.txt"
-        write_selection(path, list(tests))
+        write_selection(path, list(tests), phases)
         return [f"--tf-select={path}", *serial_args()]
 
     def run(self, probes: Sequence[Probe]) -> list[ProbeResult]:
@@ -206,7 +208,10 @@ class Prober:
 
     def _co_run(self, probe: Probe) -> ProbeResult:
         gate = tempfile.mkdtemp(prefix="start-", dir=self.workdir)
-        sessions = [self._session(probe.tests), self._session(probe.beside)]
+        sessions = [
+            self._session(probe.tests, [mine for mine, _ in probe.phases]),
+            self._session(probe.beside, [beside for _, beside in probe.phases]),
+        ]
         mine, beside = self.runner.run_concurrently(
             sessions, self.history, "nightly:co-run", {START_TOGETHER_ENV: f"{gate}:2"}
         )

@@ -98,4 +98,4 @@ def test_sessions_told_to_start_together_wait_for_each_other(pytester):
         for who in ("early", "late")
     )
     assert abs(late - early) < 1.5  # without the gate: 3 s apart or more
-    assert sorted(os.listdir(gate)) == sorted(str(p.pid) for p in processes)
+    assert sorted(os.listdir(gate)) == sorted(f"0-{p.pid}" for p in processes)  # phase 0

@@ -6,7 +6,14 @@ import random
 from pathlib import Path
 
 from tenantfixtures.flaky.models import Attempt, Outcome
-from tenantfixtures.flaky.runner import MIN_SHARED, ProbeResult, PytestRunner, read_attempts
+from tenantfixtures.flaky.runner import (
+    MIN_SHARED,
+    Probe,
+    Prober,
+    ProbeResult,
+    PytestRunner,
+    read_attempts,
+)
 from tenantfixtures.flaky.store import Store
 
 PROBE = """
@@ -123,3 +130,31 @@ def test_side_by_side_counts_the_runs_that_overlapped_only_the_other_test():
             assert result.side_by_side(nodeid, other) == expected
             counted += len(expected)
     assert counted > 1000  # the co-runs did overlap
+
+
+def test_the_phases_of_a_co_run_start_together(pytester):
+    """Both processes start each phase at once, whatever the phase before took in each: here
+    the second process's phase 1 is quick, and its phase 2 still waits for the slow test."""
+    pytester.makepyfile(
+        test_probe="""
+        import time
+
+        def test_slow():
+            time.sleep(0.6)
+
+        def test_quick():
+            pass
+        """
+    )
+    slow, quick = "test_probe.py::test_slow", "test_probe.py::test_quick"
+    prober = Prober(PytestRunner(["-p", "no:cacheprovider"], Path(pytester.path)))
+    try:
+        probe = Probe((slow, quick), (quick, quick), ("test",), phases=((1, 1),))
+        (result,) = prober.run([probe])
+    finally:
+        prober.close()
+    mine_slow, mine_quick = result.runs
+    beside_first, beside_second = result.beside
+    assert beside_first.stopped_at < mine_slow.started_at + 0.3  # phase 1 started together
+    assert beside_second.started_at >= mine_slow.stopped_at - 0.05  # and so did phase 2
+    assert mine_quick.started_at >= mine_slow.stopped_at
