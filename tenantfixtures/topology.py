@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -86,7 +87,27 @@ def ensure_topology(value: object, source: str) -> Topology:
             raise pytest.UsageError(
                 f"{source}: engine cache {cache!r} is neither a dict-like object nor a callable"
             )
+        if _needs_arguments(cache):
+            raise pytest.UsageError(
+                f"{source}: engine cache {getattr(cache, '__qualname__', cache)!r} takes"
+                " arguments, but a callable engine cache is a reset hook called with none after"
+                " each test: name the dict of engines, a functools.lru_cache function (its"
+                " cache is cleared), or a function that empties the cache"
+            )
     return value
+
+
+def _needs_arguments(cache: Any) -> bool:
+    """A callable, not a mapping nor an ``lru_cache`` function, that cannot be called bare."""
+    if not callable(cache) or hasattr(cache, "cache_clear") or hasattr(cache, "clear"):
+        return False
+    try:
+        inspect.signature(cache).bind()
+    except TypeError:
+        return True
+    except ValueError:
+        return False  # no signature to read (some builtins): trust it
+    return False
 
 
 def validate_layout_paths(system_db: str, tenant_db: str) -> None:

@@ -246,13 +246,16 @@ def _alive(pid: int) -> bool:
 
 
 def reset_engine_caches(caches: Any) -> None:
-    """Empty the app's engine caches (disposing the engines in them) or call its reset hooks."""
+    """Empty the app's engine caches (disposing the engines in them, where they can be read),
+    clear its ``functools.lru_cache`` engine factories, or call its reset hooks."""
     for cache in caches:
         if isinstance(cache, Mapping):
             for value in list(cache.values()):
                 if isinstance(value, Engine):
                     value.dispose()
             cache.clear()  # type: ignore[attr-defined]
+        elif hasattr(cache, "cache_clear"):
+            cache.cache_clear()
         elif callable(cache):
             cache()
         else:

@@ -164,3 +164,64 @@ def test_a_system_db_that_names_no_file_is_a_usage_error(
     result.stderr.fnmatch_lines(
         ["ERROR: *system_db=* must be a file path relative to the data dir*"]
     )
+
+
+LRU_APP = """
+import functools
+
+from sqlalchemy import create_engine
+
+from miniapp import DATA_DIR
+
+
+@functools.lru_cache
+def tenant_engine(org_id):
+    return create_engine(f"sqlite:///{DATA_DIR}/organizations/{org_id}/tenant.db")
+
+
+def takes_an_org(org_id):
+    return org_id
+"""
+
+LRU_TESTS = """
+from lruapp import tenant_engine
+
+
+def test_first(tenancy):
+    tenancy.tenant("acme")
+    assert tenant_engine("acme") is tenant_engine("acme")
+    test_first.engine = tenant_engine("acme")
+
+
+def test_second(tenancy):
+    assert tenant_engine("acme") is not test_first.engine  # the cache was cleared
+"""
+
+
+def _lru_project(pytester: pytest.Pytester, cache: str) -> None:
+    pytester.makepyfile(miniapp=MINI_APP, lruapp=LRU_APP, test_lru=LRU_TESTS)
+    pytester.makeini(
+        f"""
+        [pytest]
+        pythonpath = .
+        tenantfixtures_system_metadata = miniapp:SystemBase.metadata
+        tenantfixtures_tenant_metadata = miniapp:TenantBase.metadata
+        tenantfixtures_data_dir = data
+        tenantfixtures_engine_caches = {cache}
+        """
+    )
+
+
+def test_an_lru_cache_engine_factory_is_cleared_after_each_test(pytester):
+    _lru_project(pytester, "lruapp:tenant_engine")
+    result = pytester.runpytest_subprocess("-p", "tenantfixtures", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+
+
+def test_an_engine_cache_function_that_takes_arguments_is_a_usage_error(pytester):
+    _lru_project(pytester, "lruapp:takes_an_org")
+    result = pytester.runpytest_subprocess("-p", "tenantfixtures")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: *engine cache 'takes_an_org' takes arguments*functools.lru_cache function*"]
+    )
