@@ -63,7 +63,9 @@ class Doctor:
         if not data_dir.is_dir():
             self.lines.append(("data dir", f"{data_dir} (does not exist: nothing to protect)"))
         else:
-            databases = [p for p in data_dir.rglob("*") if p.suffix in {".db", ".sqlite3"}]
+            assert controller.isolation is not None, "a test is running"
+            with controller.isolation.real_files():
+                databases = [p for p in data_dir.rglob("*") if p.suffix in {".db", ".sqlite3"}]
             note = f"{len(databases)} database file(s) there, never opened by tests"
             self.lines.append(("data dir", f"{data_dir} ({note})"))
         self.lines.append(("import time", f"protects {controller.import_protection}"))

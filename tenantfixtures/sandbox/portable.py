@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -94,6 +95,9 @@ class RedirectIsolation(Isolation):
         if self.files is not None:
             self.files.uninstall()
             self.files = None
+
+    def real_files(self) -> AbstractContextManager[None]:
+        return self.files.passthrough() if self.files is not None else nullcontext()
 
     def _copy(self, source: Path, kind: str) -> CopyLayer:
         """A fresh layer holding every file of ``source`` but the skipped databases."""

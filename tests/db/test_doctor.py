@@ -1,8 +1,11 @@
 """The ``tenantfixtures doctor`` console command, run for real on a project."""
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.db.conftest import MINI_APP
 
@@ -59,3 +62,22 @@ def test_doctor_names_the_redirect_mode_when_asked_for(mini_project):
         timeout=120,
     )
     assert "isolation       redirect (requested by --tf-isolation)" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("mode", ["namespace", "redirect"])
+def test_doctor_counts_the_real_databases_in_either_mode(mini_project, mode):
+    """The real data dir's databases are what doctor counts: in redirect mode the test's copy
+    holds none (they come from the templates), and it once said 0 there."""
+    mini_project.makepyfile(test_one="def test_one():\n    pass\n")
+    organization = mini_project.path / "data" / "organizations" / "acme"
+    organization.mkdir(parents=True)
+    for database in (mini_project.path / "data" / "system.db", organization / "tenant.db"):
+        sqlite3.connect(database).close()
+    result = subprocess.run(
+        [*DOCTOR, "--", f"--tf-isolation={mode}"],
+        cwd=mini_project.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "2 database file(s) there, never opened by tests" in result.stdout, result.stdout
