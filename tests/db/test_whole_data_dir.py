@@ -163,13 +163,14 @@ def test_subprocess_writes_the_system_database():
 
 
 def test_beyond_python_namespace_mode_serves_it_all(seeded):
-    """C code, SQLite's own file opens and subprocesses all land in the test's layer."""
-    seeded.makepyfile(test_beyond=BEYOND_PYTHON)
+    """C code, SQLite's own file opens and subprocesses (one that builds data-dir paths itself
+    included) all land in the test's layer."""
+    seeded.makepyfile(test_beyond=BEYOND_PYTHON, offboard=OFFBOARD_CLI, test_offboard=OFFBOARD_TEST)
     before = snapshot(seeded.path / "data")
     result = seeded.runpytest_subprocess(
-        "-p", "tenantfixtures", "--tf-isolation=namespace", "test_beyond.py"
+        "-p", "tenantfixtures", "--tf-isolation=namespace", "test_beyond.py", "test_offboard.py"
     )
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=5)
     assert snapshot(seeded.path / "data") == before
 
 
@@ -265,16 +266,6 @@ def test_offboarding_cli():
 def test_after_it():
     pass
 """
-
-
-def test_a_subprocess_building_its_own_paths_in_namespace_mode_changes_nothing(seeded):
-    seeded.makepyfile(offboard=OFFBOARD_CLI, test_offboard=OFFBOARD_TEST)
-    before = snapshot(seeded.path / "data")
-    result = seeded.runpytest_subprocess(
-        "-p", "tenantfixtures", "--tf-isolation=namespace", "test_offboard.py"
-    )
-    result.assert_outcomes(passed=2)
-    assert snapshot(seeded.path / "data") == before
 
 
 def test_redirect_mode_fails_the_test_whose_subprocess_changed_the_real_data_dir(seeded):
