@@ -1,16 +1,17 @@
 """Confirms what the nightly rounds suggest, by targeted reruns (the iDFlakies/iPFlakies recipe).
 
-- first, one screening session runs every suspect a few times in a row: failing some of its
-  runs there: flaky; failing all of them and every round: broken; passing all of them: those
-  are its first alone runs (under the null hypothesis each run is a draw wherever it runs);
+- first, one screening session runs every suspect a few times in a row (a quick one up to 50
+  times, a quarter of a second in all): failing some of its runs there: flaky; failing all of
+  them and every round: broken; passing all of them: those are its first alone runs (under
+  the null hypothesis each run is a draw wherever it runs);
 - fails in every round and alone: broken;
-- fails only under xdist, passes alone: co-run beside the tests that overlapped its failures
-  (two processes started together, as two workers), one partner at a time while failures are
-  left unexplained, first for as many runs as a test failing every time needs, then once more
-  for the misses of a one-sided collision; a partner is named when its failures beside it,
-  against its passes alone, reject "a flake at its observed rate", and it passes beside a
-  control test that never failed (else: parallel-only, no partner); two tests that break each
-  other share their first co-run;
+- fails only under xdist, passes alone: co-run beside the tests that were beside a larger
+  share of its failures than of its passes (two processes started together, as two workers),
+  one partner at a time while failures are left unexplained, first for as many runs as a test
+  failing every time needs, then once more for the misses of a one-sided collision; a partner
+  is named when its failures beside it, against its passes alone, reject "a flake at its
+  observed rate", and it passes beside a control test that never failed (else: parallel-only,
+  no partner); two tests that break each other share their first co-run;
 - passes alone, fails in some orders: every test whose presence earlier in the same process
   matches its failures is a candidate polluter, run right before it (after one run alone in the
   same process); fails alone but passes in some orders: the same for the state-setter
@@ -48,9 +49,11 @@ from tenantfixtures.flaky.stats import (
 
 MAX_CANDIDATES = 8  # candidates tried per test: the Bonferroni family
 MAX_FROM_HISTORY = 3  # of which taken from the recorded orders; the rest found by bisection
-MAX_PARTNERS = 2  # co-run partners tried per test (co-runs are the costliest probes)
+MAX_PARTNERS = 3  # co-run partners tried per test: the tests beside a failure on 4 workers
 LOOKS = 2  # co-runs per partner at most; Bonferroni counts each look as a test of its own
 MAX_BATCH = 4  # probes run at once, each in a session of its own
+SCREEN_SECONDS = 0.25  # screening time a quick suspect may take
+MAX_SCREEN_RUNS = 50  # a flake at p = 0.1 passes 50 runs in a row 0.5 % of the time
 MAX_COVER = 10_000  # repeats of a short test spanning a longer one's runs (time bounds the block)
 
 Request = tuple[Probe, ...]  # probes run at once
@@ -69,8 +72,10 @@ class Rounds:
         default_factory=dict, init=False
     )
     _pitches: dict[str, list[float]] = field(default_factory=dict, init=False)
+    _failures: set[tuple[str, str]] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
+        self._failures = {(a.run_id, a.nodeid) for a in self.attempts if a.failed}
         for attempt in self.attempts:
             self._by_test.setdefault(attempt.nodeid, []).append(attempt)
             self._by_process.setdefault((attempt.run_id, attempt.worker), []).append(attempt)
@@ -107,6 +112,9 @@ class Rounds:
         time plus pytest's between tests, what each repeat of it adds to a session."""
         times = sorted(self._pitches.get(nodeid, []))
         return times[len(times) // 2] if times else 0.0
+
+    def failed(self, run_id: str, nodeid: str) -> bool:
+        return (run_id, nodeid) in self._failures
 
     def never_failed(self) -> list[str]:
         return [n for n, same in self._by_test.items() if not any(a.failed for a in same)]
@@ -167,6 +175,15 @@ class Judge:
         if self.parallel_suspect and self.partners:
             return plan(self._collision_pvalue, LOOKS * len(self.partners))[0]
         return plan(self._order_pvalue(victim=True), MAX_CANDIDATES)[0]
+
+    @property
+    def screen_runs(self) -> int:
+        """Its runs in the screening session: its first alone runs, or as many as fit in
+        ``SCREEN_SECONDS`` if more (a flake at p = 0.1 passes 9 runs in a row 39 % of the
+        time, and every probe after screening costs a session or a co-run)."""
+        pitch = self.rounds.pitch(self.nodeid)
+        fitting = int(SCREEN_SECONDS / pitch) if pitch > 0 else 0
+        return max(self.first_alone, min(MAX_SCREEN_RUNS, fitting))
 
     def _screened(self) -> Finding | None:
         """The verdict the screening session already gives: a test failing some of its runs
@@ -266,29 +283,44 @@ class Judge:
 
     @functools.cached_property
     def partners(self) -> list[str]:
-        """Tests that overlapped at least half of the failures under xdist, and longer per
-        failure than per passing attempt, longest first: a partner that ran beside it as
-        much when it passed (or beside one failure by chance) is no suspect. Per attempt,
-        not in total: the winner of a one-sided race overlaps many passes too."""
-        during_failures, during_passes = self.overlaps
-        failures = len(self.beside_failures)
-        passes = max(1, len(self._parallel_attempts) - failures)
-        return [
-            name
-            for name, seconds in during_failures.most_common()
-            if seconds / failures > during_passes[name] / passes
-            and 2 * sum(name in beside for beside in self.beside_failures) >= failures
-        ][:MAX_PARTNERS]
+        """Tests beside at least half of its failures under xdist, and beside a larger share of
+        its failures than of its passes: a test beside it as often when it passed is no
+        suspect. A pass beside a run of that test that failed is left out (in a one-sided
+        race the partner loses beside its passes), unless that test fails everywhere. Most
+        suspicious first: that difference of shares, then the seconds beside the failures.
+        Counted per attempt, not in seconds: a long test overlaps a failure for longer than
+        the partner that caused it in a moment."""
+        during_failures, _ = self.overlaps
+        failures = self.beside_failures
+        broken = {n for n in during_failures if all(a.failed for a in self.rounds.of(n))}
+        passes = [
+            {n for n in beside if n in broken or not self.rounds.failed(attempt.run_id, n)}
+            for attempt, beside in self._parallel_attempts
+            if not attempt.failed
+        ]
+
+        def share(name: str, attempts: list[set[str]]) -> float:
+            return sum(name in beside for beside in attempts) / max(1, len(attempts))
+
+        excess = {name: share(name, failures) - share(name, passes) for name in during_failures}
+        suspects = [n for n in excess if excess[n] > 0 and 2 * share(n, failures) >= 1]
+        return sorted(suspects, key=lambda n: (-excess[n], -during_failures[n], n))[:MAX_PARTNERS]
 
     @functools.cached_property
     def control(self) -> str | None:
         """A test that never failed, to co-run beside: the one that ran beside this test's
-        passes longest, else the longest one (so it covers the runs)."""
+        passes longest, else the longest one (so it covers the runs). Not one beside any of
+        its failures where another will do: such a test may be the cause though no partner,
+        and failing beside the control clears every partner."""
         _, during_passes = self.overlaps
         healthy = [n for n in self.rounds.never_failed() if n not in self.partners]
+        unsuspected = [n for n in healthy if not any(n in b for b in self.beside_failures)]
         if not healthy:
             return None
-        return max(sorted(healthy), key=lambda n: (during_passes[n], self.rounds.pitch(n)))
+        return max(
+            sorted(unsuspected or healthy),
+            key=lambda n: (during_passes[n], self.rounds.pitch(n)),
+        )
 
     def _parallel(self) -> Generator[Request, Answer, Finding | None]:
         """Partners one at a time, each only while some failure under xdist is left that it
@@ -697,7 +729,7 @@ def _screen(judges: list[Judge], prober: Prober) -> None:
     instead of one each."""
     if len(judges) < 2:
         return
-    tests = tuple(t for judge in judges for t in (judge.nodeid,) * judge.first_alone)
+    tests = tuple(t for judge in judges for t in (judge.nodeid,) * judge.screen_runs)
     (result,) = prober.run([Probe(tests, key=("screen",))])
     for judge in judges:
         judge.screen = result.failures(judge.nodeid)

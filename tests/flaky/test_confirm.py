@@ -3,6 +3,7 @@
 import math
 import random
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -94,6 +95,35 @@ def test_every_polluter_named_and_no_culprit_without_evidence(seed):
     assert brittle.classification is Classification.ORDER_DEPENDENT, brittle.evidence
     assert brittle.culprits == (SETTER,)
     assert max(sim.batches) > 1  # independent probes shared sessions
+
+
+class QuickRareFlake(Simulated):
+    """Tests of 5 ms each; the flake fails one run in ten."""
+
+    def outcomes(self, order: list[str]) -> list[bool]:
+        return [
+            nodeid == BROKEN or (nodeid == FLAKE and self.rng.random() < 0.1) for nodeid in order
+        ]
+
+    def attempts(self, run_id: str, order: list[str]) -> list[Attempt]:
+        return [
+            replace(a, started_at=a.position * 0.005, stopped_at=a.position * 0.005 + 0.004)
+            for a in super().attempts(run_id, order)
+        ]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_quick_rare_flake_is_decided_in_the_screening_session(seed):
+    """A 5 ms flake at p = 0.1 runs 50 times there (its 9 first alone runs would all pass 39 %
+    of the time, and each probe after screening costs a session): one session in all."""
+    sim = QuickRareFlake(seed)
+    attempts = [*sim.attempts("r0", [FLAKE, BROKEN, *TESTS]), *sim.attempts("r1", [BROKEN, FLAKE])]
+    attempts[0] = replace(attempts[0], outcome=Outcome.FAILED)  # the round it failed in
+    rounds = Rounds(attempts, set())
+    found = {f.nodeid: f for f in confirm(rounds, [BROKEN, FLAKE], sim, lambda line: None)}  # type: ignore[arg-type]
+    assert found[FLAKE].classification is Classification.FLAKY
+    assert "runs in a row in one process" in found[FLAKE].evidence, found[FLAKE].evidence
+    assert sim.sessions == 1
 
 
 def test_runs_are_chosen_from_the_observed_rate():
@@ -254,6 +284,63 @@ def test_no_partner_named_when_the_test_breaks_beside_any_test():
     assert verdict.culprits == ()
     assert "no partner named" in verdict.evidence
     assert re.search(rf"failed [1-9]\d*/\d+ runs beside {OTHER}", verdict.evidence)
+
+
+def test_the_partner_beside_a_failure_for_a_moment_comes_before_a_long_bystander():
+    """Four workers: e's one failure had f beside it for a moment (f started as e was about to
+    check its file) and a long test, and the long test was beside a pass of e as well. The
+    partner is the one beside a larger share of failures than of passes, not the one beside
+    them longest."""
+    long_test = "t.py::test_long"
+    attempts = [
+        _attempt("par1", E, "gw0", 0.0, True),
+        _attempt("par1", F, "gw1", 0.95, False),
+        Attempt("par1", 0, long_test, 0, Outcome.PASSED, 0.0, 3.0, worker="gw2"),
+        _attempt("par2", E, "gw0", 0.0, False),
+        Attempt("par2", 0, long_test, 0, Outcome.PASSED, 0.0, 3.0, worker="gw1"),
+        _attempt("par3", E, "gw0", 0.0, False),
+        _attempt("par3", F, "gw0", 1.0, False),
+    ]
+    judge = confirm_module.Judge(E, Rounds(attempts, {"par1", "par2", "par3"}), print)
+    assert judge.partners == [F, long_test]
+
+
+def test_a_one_sided_race_partner_comes_before_quick_tests_beside_the_one_failure():
+    """e and f each delete the other's file on the way out: whichever starts second fails,
+    beside the other's pass. e failed once, with f, a quick test and a broken one beside it;
+    f failed twice, beside e's passes, and the broken test beside one of them. f is e's first
+    partner although it was beside e's passes too and the quick test never was; the broken
+    test failing beside e's pass counts against it."""
+    quick, broken = "q.py::test_q", "b.py::test_broken"
+    attempts = [
+        _attempt("par1", E, "gw0", 0.5, True),
+        _attempt("par1", F, "gw1", 0.0, False),
+        Attempt("par1", 0, quick, 0, Outcome.PASSED, 0.6, 0.605, worker="gw2"),
+        _attempt("par1", broken, "gw3", 0.7, True),
+        _attempt("par2", broken, "gw3", 0.2, True),
+    ]
+    for run_id in ("par2", "par3"):
+        attempts += [_attempt(run_id, E, "gw0", 0.0, False), _attempt(run_id, F, "gw1", 0.5, True)]
+    judge = confirm_module.Judge(E, Rounds(attempts, {"par1", "par2", "par3"}), print)
+    assert judge.partners == [F, quick, broken]
+
+
+def test_the_control_is_no_test_that_was_beside_a_failure():
+    """Three tests were beside e's failure; the one beside its pass too is no partner, but
+    could still be the cause: the control is a test beside none of e's failures."""
+    g, h = "g.py::test_g", "h.py::test_h"
+    attempts = [
+        _attempt("par1", E, "gw0", 0.0, True),
+        _attempt("par1", F, "gw1", 0.0, False),
+        _attempt("par1", g, "gw2", 0.0, False),
+        _attempt("par1", h, "gw3", 0.0, False),
+        _attempt("par2", E, "gw0", 0.0, False),
+        _attempt("par2", h, "gw1", 0.0, False),
+        _attempt("par2", OTHER, "gw2", 0.5, False),
+    ]
+    judge = confirm_module.Judge(E, Rounds(attempts, {"par1", "par2"}), print)
+    assert judge.partners == [F, g]
+    assert judge.control == OTHER
 
 
 def test_a_flake_at_half_gets_a_culprit_in_at_most_one_night_in_a_hundred():
