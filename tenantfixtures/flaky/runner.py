@@ -162,7 +162,7 @@ class ProbeResult:
             during = self.beside[
                 bisect.bisect_right(stops, a.started_at) : bisect.bisect_left(starts, a.stopped_at)
             ]
-            if any(_overlapped(a, b) for b in during if b.nodeid == other) and all(
+            if any(overlapped(a, b) for b in during if b.nodeid == other) and all(
                 b.nodeid == other for b in during
             ):
                 failed.append(a.failed)
@@ -173,7 +173,8 @@ def _shared(first: Attempt, second: Attempt) -> float:
     return min(first.stopped_at, second.stopped_at) - max(first.started_at, second.started_at)
 
 
-def _overlapped(first: Attempt, second: Attempt) -> bool:
+def overlapped(first: Attempt, second: Attempt) -> bool:
+    """Ran side by side for at least ``MIN_SHARED`` of the shorter one's time."""
     shared = _shared(first, second)
     shorter = min(first.stopped_at - first.started_at, second.stopped_at - second.started_at)
     return shared > 0 and shared >= MIN_SHARED * shorter

@@ -1,10 +1,15 @@
 """``tenantfixtures nightly`` end to end on a small suite whose truth is known."""
 
+import itertools
 import json
 import random
 import re
 import subprocess
 import sys
+
+from tenantfixtures.flaky.models import Attempt, Outcome
+from tenantfixtures.flaky.nightly import RoundKind, met_side_by_side, plan, slow_first
+from tenantfixtures.flaky.store import Store
 
 SUITE = {
     "test_a_polluter": "def test_polluter():\n    state.LEAKED.add('cache')\n",
@@ -128,3 +133,88 @@ def test_nightly_exits_zero_whatever_the_tests_did_and_rejects_bad_args(pytester
     assert bad.returncode == 2
     assert "tenantfixtures nightly: error: pytest exited with code 4" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_rounds_take_turns_serial_shuffled_and_slow_first():
+    kinds = [p.kind for p in plan(10, seed=5)]
+    serial, shuffled, slow = RoundKind.SERIAL, RoundKind.SHUFFLED, RoundKind.SLOW_FIRST
+    assert kinds == [serial, shuffled, slow] * 3 + [serial]
+    assert [p.seed for p in plan(3, seed=5)] == [5, 6, 7]
+
+
+def test_slow_first_hands_the_slow_tests_to_different_workers_in_varying_order():
+    durations = {f"t.py::test_quick_{i}": 0.01 for i in range(30)}
+    slow = {f"t.py::test_slow_{i}": 0.1 + i / 10 for i in range(5)}
+    orders = [slow_first(durations | slow, seed, workers=4) for seed in range(40)]
+    for order in orders:
+        assert sorted(order) == sorted(durations | slow)
+        # xdist with --maxschedchunk=1 hands worker k positions 2k and 2k + 1 first.
+        assert {order[0], order[2], order[4], order[6]} < set(slow), order[:8]
+        assert set(slow) - {order[0], order[2], order[4], order[6]} <= {order[1]}
+    assert len({tuple(order[:8]) for order in orders}) > 20  # partners differ night to night
+    assert slow_first(durations | slow, 7, 4) == slow_first(durations | slow, 7, 4)
+    same = slow_first(durations, 3, workers=2)  # nothing slow: a shuffle
+    assert sorted(same) == sorted(durations)
+    assert same != sorted(durations)
+    assert sorted(slow_first({"a": 1.0, "b": 2.0}, 1, workers=2)) == ["a", "b"]  # too few to deal
+
+
+def test_slow_first_rounds_put_every_two_slow_tests_side_by_side_in_three_rounds():
+    """Six slow tests on four workers: each round's first wave (one test a worker) and second
+    wave are built from the pairs not yet side by side, so three rounds cover all fifteen; a
+    shuffle each round leaves some pair apart nearly always."""
+    durations = {f"t.py::test_quick_{i}": 0.01 for i in range(30)}
+    slow = [f"t.py::test_slow_{i}" for i in range(6)]
+    durations |= dict.fromkeys(slow, 0.5)
+    every_pair = {frozenset(pair) for pair in itertools.combinations(slow, 2)}
+    for seed in range(20):
+        met: set[frozenset[str]] = set()
+        for round_seed in range(seed, seed + 3):
+            order = slow_first(durations, round_seed, workers=4, met=met)
+            first_wave, second_wave = order[0:8:2], [order[1], order[3]]
+            for wave in (first_wave, second_wave):
+                met |= {frozenset(pair) for pair in itertools.combinations(wave, 2)}
+        assert met == every_pair, sorted(map(sorted, every_pair - met))
+
+
+def test_pairs_met_are_those_side_by_side_on_two_workers():
+    def ran(run_id, nodeid, worker, start, stop):
+        return Attempt(run_id, 0, nodeid, 0, Outcome.PASSED, start, stop, worker=worker)
+
+    attempts = [
+        ran("r1", "a", "gw0", 0.0, 1.0),
+        ran("r1", "b", "gw1", 0.2, 1.2),  # side by side with a
+        ran("r1", "c", "gw0", 1.0, 2.0),  # after a, on its worker
+        ran("r1", "d", "gw1", 1.9, 2.9),  # beside c for a tenth of its time: no
+        ran("r2", "c", None, 0.0, 1.0),  # serial
+        ran("r2", "d", None, 0.0, 1.0),
+        ran("r3", "e", "gw2", 0.0, 1.0),  # not among the slow tests asked about
+        ran("r3", "a", "gw3", 0.0, 1.0),
+    ]
+    assert met_side_by_side(attempts, {"a", "b", "c", "d"}) == {frozenset(("a", "b"))}
+
+
+def test_slow_first_round_runs_the_two_slow_tests_side_by_side(pytester, read_runs):
+    """Two slow tests among many quick ones: a shuffled parallel round seldom overlaps them;
+    the slow-first round does, every night."""
+    slow = "def test_slow_{0}():\n    time.sleep(0.4)\n"
+    quick = "".join(f"def test_quick_{i}():\n    pass\n\n" for i in range(30))
+    pytester.makepyfile(
+        test_a="import time\n\n" + slow.format("a"),
+        test_m="import time\n\n" + quick,
+        test_z="import time\n\n" + slow.format("z"),
+    )
+    done = _cli("nightly", "--rounds=3", "--seed=11", "--history=h.db", cwd=pytester.path)
+    assert done.returncode == 0, done.stderr
+    assert "round 3/3 (-n 4, slow tests first, seed 13)" in done.stderr, done.stderr
+    (slow_first_run,) = [r for r in read_runs(pytester.path / "h.db") if "slow" in r["kind"]]
+    store = Store(str(pytester.path / "h.db"))
+    try:
+        ran = {a.nodeid: a for a in store.attempts_of([slow_first_run["run_id"]])}
+    finally:
+        store.close()
+    assert len(ran) == 32
+    assert len({a.worker for a in ran.values()}) == 4
+    a, z = ran["test_a.py::test_slow_a"], ran["test_z.py::test_slow_z"]
+    assert a.worker != z.worker
+    assert min(a.stopped_at, z.stopped_at) - max(a.started_at, z.started_at) > 0.2, (a, z)
