@@ -31,9 +31,9 @@ from tenantfixtures.flaky.order import write_selection
 from tenantfixtures.flaky.runner import (
     Prober,
     PytestRunner,
+    executed,
     has_xdist,
     overlapped,
-    read_attempts,
     serial_args,
 )
 from tenantfixtures.flaky.store import Store, findings
@@ -115,13 +115,19 @@ def slow_first(
     def unmet(test: str, others: Collection[str]) -> int:
         return sum(frozenset((test, other)) not in seen for other in others if other != test)
 
+    partners_left = {test: unmet(test, pool) for test in pool}  # unmet partners still pooled
+
+    def take(test: str) -> str:
+        pool.remove(test)
+        for other in pool:
+            partners_left[other] -= frozenset((test, other)) not in seen
+        return test
+
     timeline: list[str] = []
     while pool:
-        wave = [max(pool, key=lambda test: unmet(test, pool))]
-        pool.remove(wave[0])
+        wave = [take(max(pool, key=partners_left.__getitem__))]
         while pool and len(wave) < workers:
-            wave.append(max(pool, key=lambda test: unmet(test, wave)))
-            pool.remove(wave[-1])
+            wave.append(take(max(pool, key=lambda test: unmet(test, wave))))
         seen.update(frozenset(pair) for pair in itertools.combinations(wave, 2))
         timeline += wave
     timeline += rest
@@ -139,7 +145,8 @@ def slow_tests(durations: Mapping[str, float]) -> set[str]:
 
 
 def met_side_by_side(attempts: Sequence[Attempt], among: Collection[str]) -> set[frozenset[str]]:
-    """Pairs of ``among`` that ran side by side (on two workers of one run)."""
+    """Pairs of ``among`` that ran side by side (on two workers of one run; serial runs have
+    no worker)."""
     wanted = set(among)
     by_run: dict[str, list[Attempt]] = {}
     for attempt in attempts:
@@ -153,11 +160,11 @@ def met_side_by_side(attempts: Sequence[Attempt], among: Collection[str]) -> set
     }
 
 
-def _median_durations(store: Store, run_ids: Sequence[str]) -> dict[str, float]:
+def _median_durations(attempts: Sequence[Attempt]) -> dict[str, float]:
     """Each test's median duration over the rounds so far (a skipped or crashed test too: a
     slow-first round must still run every test)."""
     seen: dict[str, list[float]] = {}
-    for attempt in store.attempts_of(run_ids, first_only=True):
+    for attempt in attempts:
         seen.setdefault(attempt.nodeid, []).append(attempt.duration)
     return {nodeid: statistics.median(durations) for nodeid, durations in seen.items()}
 
@@ -199,6 +206,7 @@ def run_nightly(
         known = _known_unhealthy(store)
         run_ids: list[str] = []
         parallel_runs: set[str] = set()
+        recorded: list[Attempt] = []  # the rounds' first attempts, skips and crashes included
         exhausted = False
         for round_plan in plan(rounds, seed):
             if run_ids and deadline is not None and time.monotonic() > deadline:
@@ -207,9 +215,8 @@ def run_nightly(
                 break
             round_started = time.monotonic()
             if round_plan.kind is RoundKind.SLOW_FIRST:
-                durations = _median_durations(store, run_ids)
-                ran = store.attempts_of(sorted(parallel_runs), first_only=True)
-                met = met_side_by_side(ran, slow_tests(durations))
+                durations = _median_durations(recorded)
+                met = met_side_by_side(recorded, slow_tests(durations))
                 order = slow_first(durations, round_plan.seed, round_plan.kind.workers, met)
                 write_selection(selection, order)
             args = round_plan.args(selection)
@@ -217,14 +224,16 @@ def run_nightly(
             run_ids.append(run_id)
             if round_plan.parallel:
                 parallel_runs.add(run_id)
-            tried = read_attempts(store, [run_id])
+            ran = store.attempts_of([run_id], first_only=True)
+            recorded += ran
+            tried = executed(ran)
             took = time.monotonic() - round_started
             log(
                 f"round {round_plan.index + 1}/{rounds} ({round_plan.describe()}):"
                 f" {len(tried)} tests, {sum(a.failed for a in tried)} failed [{took:.1f}s]"
             )
         rounds_done = time.monotonic()
-        history = Rounds(read_attempts(store, run_ids), parallel_runs)
+        history = Rounds(executed(recorded), parallel_runs)
         suspects = sorted({a.nodeid for a in history.attempts if a.failed})
         log(f"confirming {len(suspects)} suspect(s)")
         prober = Prober(runner)

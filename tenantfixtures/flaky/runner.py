@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,6 +230,6 @@ class Prober:
         self._dir.cleanup()
 
 
-def read_attempts(store: Store, run_ids: Sequence[str]) -> list[Attempt]:
-    """First attempts of the given runs that ran the test's code (no skip, no crash)."""
-    return [a for a in store.attempts_of(run_ids, first_only=True) if a.outcome.executed]
+def executed(attempts: Iterable[Attempt]) -> list[Attempt]:
+    """The attempts that ran the test's code (no skip, no crash)."""
+    return [a for a in attempts if a.outcome.executed]

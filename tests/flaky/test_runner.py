@@ -12,7 +12,6 @@ from tenantfixtures.flaky.runner import (
     Prober,
     ProbeResult,
     PytestRunner,
-    read_attempts,
 )
 from tenantfixtures.flaky.store import Store
 
@@ -56,7 +55,7 @@ def test_sessions_share_a_private_bytecode_cache_where_writing_bytecode_is_off(
         compiled = sorted(p.name for p in prefix.rglob("test_probe*.pyc"))
     finally:
         runner.close()
-        store_attempts = read_attempts(store, run_ids)
+        store_attempts = store.attempts_of(run_ids, first_only=True)
         store.close()
     assert [a.outcome.value for a in store_attempts] == ["passed", "passed"]
     assert settings["no_write"] is False
