@@ -1,10 +1,12 @@
 """Confirms what the nightly rounds suggest, by targeted reruns (the iDFlakies/iPFlakies recipe).
 
-- first, one screening session runs every suspect a few times in a row (a quick one up to 50
-  times, a quarter of a second in all): failing some of its runs there: flaky; failing all of
-  them and every round: broken; passing all of them: those are its first alone runs (under
-  the null hypothesis each run is a draw wherever it runs);
-- fails in every round and alone: broken;
+- first, screening runs every suspect a few times in a row (a quick one up to 50 times, a
+  quarter of a second in all), in two sessions at once (the parallel suspects, their partners
+  and controls in one, the rest in the other): failing some of its runs there: flaky; failing
+  all of them and every round: broken, unless it passes after the tests that never ran before
+  it (then its state-setter is among them); passing all of them: those are its first alone
+  runs (under the null hypothesis each run is a draw wherever it runs);
+- fails in every round and alone: the same;
 - fails only under xdist, passes alone: co-run beside the tests that were beside a larger
   share of its failures than of its passes (two processes started together, as two workers),
   one partner at a time while failures are left unexplained, first for as many runs as a test
@@ -19,7 +21,8 @@
 - anything else, or evidence short of 99 % confidence (see :mod:`stats`): flaky, no culprit.
 
 Each suspect's confirmation is a generator of requests (probes to run at once), so the driver
-can stop each one early, run probes of different suspects at once, and stop everything at a
+can stop each one early, run probes of different suspects at once (one touching a parallel
+suspect, a partner or a control at a time, beside any touching none), and stop everything at a
 deadline with the best verdict so far. Repeated runs of one question (alone, after one
 candidate, beside one partner) share a session: under the null hypothesis each run is an
 independent draw wherever it runs, and a session start costs more than most tests. Some tests
@@ -51,7 +54,7 @@ MAX_CANDIDATES = 8  # candidates tried per test: the Bonferroni family
 MAX_FROM_HISTORY = 3  # of which taken from the recorded orders; the rest found by bisection
 MAX_PARTNERS = 3  # co-run partners tried per test: the tests beside a failure on 4 workers
 LOOKS = 2  # co-runs per partner at most; Bonferroni counts each look as a test of its own
-MAX_BATCH = 4  # probes run at once, each in a session of its own
+MAX_BATCH = 4  # processes run at once (a co-run's two included)
 SCREEN_SECONDS = 0.25  # screening time a quick suspect may take
 MAX_SCREEN_RUNS = 50  # a flake at p = 0.1 passes 50 runs in a row 0.5 % of the time
 MAX_COVER = 10_000  # repeats of a short test spanning a longer one's runs (time bounds the block)
@@ -67,6 +70,7 @@ class Rounds:
 
     attempts: list[Attempt]
     parallel_runs: set[str]
+    crashed: frozenset[str] = frozenset()  # killed its process in some round: never a prefix
     _by_test: dict[str, list[Attempt]] = field(default_factory=dict, init=False)
     _by_process: dict[tuple[str, str | None], list[Attempt]] = field(
         default_factory=dict, init=False
@@ -116,6 +120,9 @@ class Rounds:
     def failed(self, run_id: str, nodeid: str) -> bool:
         return (run_id, nodeid) in self._failures
 
+    def tests(self) -> list[str]:
+        return list(self._by_test)
+
     def never_failed(self) -> list[str]:
         return [n for n, same in self._by_test.items() if not any(a.failed for a in same)]
 
@@ -141,6 +148,7 @@ class Judge:
         self.alone: list[bool] = []  # failed? per alone run
         self.screen: list[bool] = []  # failed? per run in the shared screening session
         self.peers: Mapping[str, Judge] = {}  # every suspect's judge, for shared co-runs
+        self.shown_after: list[str] = []  # a probe's prefix it showed the culprit's effect after
         self.best = Finding(
             nodeid,
             Classification.FLAKY,
@@ -202,6 +210,8 @@ class Judge:
     def run(self) -> Judgement:
         self.log(f"  confirming {self.nodeid} ({self.failed}/{self.total} rounds failed)")
         screened = self._screened()
+        if screened is not None and screened.classification is Classification.BROKEN:
+            return (yield from self._unless_brittle(screened))
         if screened is not None:
             return screened
         if self.screen and not any(self.screen):
@@ -211,10 +221,11 @@ class Judge:
         yield from self._alone_runs(self.first_alone)
         alone_failures = sum(self.alone)
         if alone_failures == len(self.alone) and self.failed == self.total:
-            return self._finding(
+            broken = self._finding(
                 Classification.BROKEN,
                 f"failed all {self.total} rounds and {alone_failures}/{alone_failures} alone",
             )
+            return (yield from self._unless_brittle(broken))
         if 0 < alone_failures < len(self.alone):
             return self._finding(
                 Classification.FLAKY, f"{alone_failures}/{len(self.alone)} runs alone failed"
@@ -454,6 +465,30 @@ class Judge:
         return found
 
     # -- order-dependent ----------------------------------------------------------------------
+    def _unless_brittle(self, broken: Finding) -> Generator[Request, Answer, Finding]:
+        """A test that failed everywhere may need state another test sets, one that never ran
+        before it in its process: it runs once after all those tests, and passing there, its
+        state-setter is searched among them. Failing there too, it is broken."""
+        ran_before = {name for _, before in self._prefixes for name in before}
+        never_before = [
+            name
+            for name in self.rounds.tests()
+            if name not in ran_before and name != self.nodeid and name not in self.rounds.crashed
+        ]
+        if not never_before:
+            return replace(broken, evidence=f"{broken.evidence}; every other test ran before it")
+        key = ("after the rest", self.nodeid)
+        result = yield from self._ask(Probe((*never_before, self.nodeid), key=key))
+        if result.failures(self.nodeid) != [False]:
+            return replace(
+                broken,
+                evidence=f"{broken.evidence}, and after the {len(never_before)} test(s) that"
+                " had never run before it",
+            )
+        self._say(f"passed after the {len(never_before)} test(s) that never ran before it")
+        self.shown_after = never_before
+        return (yield from self._order(victim=False))
+
     def _order(self, victim: bool) -> Generator[Request, Answer, Finding]:
         """Victim: find polluters (pair fails). Brittle: find state-setters (pair passes)."""
         role = "polluter" if victim else "state-setter"
@@ -495,6 +530,9 @@ class Judge:
         pvalue_for = self._order_pvalue(victim)
         alone_needed, pairs_needed = plan(pvalue_for, MAX_CANDIDATES)
         effects = self._effects(victim)
+        if self.shown_after:
+            effects[len(self._prefixes)] = self.shown_after
+        searchable = covers.keys() | set(self.shown_after)
         explained: set[int] = set()
         untried = dict(covers)
         tried: list[str] = []
@@ -517,7 +555,7 @@ class Judge:
                 return {}
         while len(tried) < MAX_CANDIDATES:
             unexplained = sorted(effects.keys() - explained) or sorted(effects)
-            prefixes = [[n for n in effects[index] if n in covers] for index in unexplained]
+            prefixes = [[n for n in effects[index] if n in searchable] for index in unexplained]
             found = yield from self._bisect(victim, set(tried), prefixes)
             found = found[: MAX_CANDIDATES - len(tried)]
             if not found:
@@ -669,13 +707,19 @@ def confirm(
     deadline: float | None = None,
 ) -> list[Finding]:
     """Judge every suspect; requests of different suspects run at once when their tests are
-    disjoint and none needs the machine alone. Past ``deadline`` (``time.monotonic``) each
-    undecided suspect gets its best verdict so far, marked unconfirmed."""
+    disjoint and at most one touches a guarded test (see ``_batch``). Past ``deadline``
+    (``time.monotonic``) each undecided suspect gets its best verdict so far, marked
+    unconfirmed."""
     judges = {nodeid: Judge(nodeid, rounds, log) for nodeid in suspects}
     for judge in judges.values():
         judge.peers = judges
-    solo = {nodeid for nodeid, judge in judges.items() if judge.parallel_suspect}
-    _screen([judges[n] for n in suspects], prober)
+    guarded = {
+        test
+        for judge in judges.values()
+        if judge.parallel_suspect
+        for test in (judge.nodeid, *judge.partners, *([judge.control] if judge.control else []))
+    }
+    _screen([judges[n] for n in suspects], guarded, prober)
     runs = {nodeid: judge.run() for nodeid, judge in judges.items()}
     cache: dict[tuple[object, ...], ProbeResult] = {}
     pending: dict[str, Request] = {}
@@ -716,45 +760,62 @@ def confirm(
                 )
                 del pending[nodeid]
             break
-        batch = _batch(pending, solo)
+        batch = _batch(pending, guarded)
         probes = [probe for nodeid in batch for probe in pending[nodeid]]
         for probe, result in zip(probes, prober.run(probes), strict=True):
             cache[probe.key] = result
     return [done[nodeid] for nodeid in suspects]
 
 
-def _screen(judges: list[Judge], prober: Prober) -> None:
-    """One session, with nothing beside it, runs each suspect its first alone runs in a row,
-    one after the other: most flakes and broken tests are decided there, for one session
-    instead of one each."""
+def _screen(judges: list[Judge], guarded: set[str], prober: Prober) -> None:
+    """Every suspect's first alone runs in a row, one suspect after the other, in two sessions
+    at once: one for the ``guarded`` suspects (which may collide with each other), one for the
+    rest. Most flakes and broken tests are decided there, for two sessions instead of one
+    each."""
     if len(judges) < 2:
         return
-    tests = tuple(t for judge in judges for t in (judge.nodeid,) * judge.screen_runs)
-    (result,) = prober.run([Probe(tests, key=("screen",))])
-    for judge in judges:
-        judge.screen = result.failures(judge.nodeid)
+    groups = [
+        group
+        for side in (True, False)
+        if (group := [judge for judge in judges if (judge.nodeid in guarded) == side])
+    ]
+    probes = [
+        Probe(
+            tuple(test for judge in group for test in (judge.nodeid,) * judge.screen_runs),
+            key=("screen", index),
+        )
+        for index, group in enumerate(groups)
+    ]
+    for group, result in zip(groups, prober.run(probes), strict=True):
+        for judge in group:
+            judge.screen = result.failures(judge.nodeid)
 
 
-def _batch(pending: dict[str, Request], solo: set[str]) -> list[str]:
-    """Suspects whose next requests can run at once: serial, disjoint tests, none of them a
-    parallel suspect (those may collide through files with whatever runs beside them). A
-    request that is not shareable runs by itself, as one batch."""
+def _batch(pending: dict[str, Request], guarded: set[str]) -> list[str]:
+    """Suspects whose next requests can run at once, up to ``MAX_BATCH`` processes, their tests
+    disjoint: at most one request touching ``guarded`` tests (parallel suspects, their partners
+    and controls, which may collide through files with whatever runs beside them; a co-run
+    always counts as one), beside any that touch none."""
 
     def tests(request: Request) -> set[str]:
         return {test for probe in request for test in (*probe.tests, *probe.beside)}
 
-    def shareable(request: Request) -> bool:
-        return not any(probe.parallel for probe in request) and not tests(request) & solo
+    def touches(request: Request) -> bool:
+        return any(probe.parallel for probe in request) or bool(tests(request) & guarded)
 
-    first, *others = pending
-    if not shareable(pending[first]):
-        return [first]
-    chosen, used, size = [first], tests(pending[first]), len(pending[first])
-    for nodeid in others:
-        request = pending[nodeid]
-        if size + len(request) > MAX_BATCH or not shareable(request) or tests(request) & used:
+    def processes(request: Request) -> int:
+        return sum(2 if probe.parallel else 1 for probe in request)
+
+    chosen: list[str] = []
+    used: set[str] = set()
+    size = 0
+    guard_taken = False
+    for nodeid, request in pending.items():
+        fits = size + processes(request) <= MAX_BATCH or not chosen
+        if not fits or tests(request) & used or (touches(request) and guard_taken):
             continue
         chosen.append(nodeid)
         used |= tests(request)
-        size += len(request)
+        size += processes(request)
+        guard_taken = guard_taken or touches(request)
     return chosen

@@ -26,7 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tenantfixtures.flaky.confirm import Rounds, confirm
-from tenantfixtures.flaky.models import Attempt, Classification, Finding
+from tenantfixtures.flaky.models import Attempt, Classification, Finding, Outcome
 from tenantfixtures.flaky.order import write_selection
 from tenantfixtures.flaky.runner import (
     Prober,
@@ -233,7 +233,8 @@ def run_nightly(
                 f" {len(tried)} tests, {sum(a.failed for a in tried)} failed [{took:.1f}s]"
             )
         rounds_done = time.monotonic()
-        history = Rounds(executed(recorded), parallel_runs)
+        crashed = frozenset(a.nodeid for a in recorded if a.outcome is Outcome.CRASHED)
+        history = Rounds(executed(recorded), parallel_runs, crashed)
         suspects = sorted({a.nodeid for a in history.attempts if a.failed})
         log(f"confirming {len(suspects)} suspect(s)")
         prober = Prober(runner)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenantfixtures.flaky.models import Attempt
@@ -36,6 +36,16 @@ def has_xdist() -> bool:
 
 def serial_args() -> list[str]:
     return ["-n", "0"] if has_xdist() else []
+
+
+@dataclass(frozen=True)
+class Session:
+    """One inner pytest session: our extra arguments, its kind (recorded with its run) and the
+    environment it adds."""
+
+    extra: tuple[str, ...]
+    kind: str
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 class PytestRunner:
@@ -76,41 +86,35 @@ class PytestRunner:
 
     def run(self, extra: Sequence[str], history: str, kind: str) -> str:
         """Run one session recording into ``history``; returns its run id."""
-        return self.run_concurrently([extra], history, kind)[0]
+        return self.run_concurrently([Session(tuple(extra), kind)], history)[0]
 
-    def run_concurrently(
-        self,
-        sessions: Sequence[Sequence[str]],
-        history: str,
-        kind: str,
-        env: Mapping[str, str] | None = None,
-    ) -> list[str]:
-        """Run one session per entry of ``sessions`` (extra args) at once; their run ids."""
+    def run_concurrently(self, sessions: Sequence[Session], history: str) -> list[str]:
+        """Start every session at once and wait for all; their run ids, in order."""
         started = []
-        for extra in sessions:
+        for session in sessions:
             run_id = uuid.uuid4().hex
-            session_env = {**self.env, **(env or {}), RUN_ID_ENV: run_id, RUN_KIND_ENV: kind}
+            env = {**self.env, **session.env, RUN_ID_ENV: run_id, RUN_KIND_ENV: session.kind}
             # "--opt=value": pytest guesses the rootdir from bare path-like tokens.
-            command = self.command([f"--tf-history={history}", *extra])
+            command = self.command([f"--tf-history={history}", *session.extra])
             process = subprocess.Popen(
                 command,
                 cwd=self.cwd,
-                env=session_env,
+                env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
             )
-            started.append((run_id, process))
+            started.append((run_id, session.kind, process))
         self.sessions += len(started)
         failures = []
-        for _, process in started:
+        for _, kind, process in started:
             output, _ = process.communicate()
             if process.returncode not in (0, 1):
                 tail = "\n".join(output.strip().splitlines()[-8:])
                 failures.append(f"pytest exited with code {process.returncode} ({kind}):\n{tail}")
         if failures:
             raise RunError(failures[0])
-        return [run_id for run_id, _ in started]
+        return [run_id for run_id, _, _ in started]
 
 
 @dataclass(frozen=True)
@@ -191,32 +195,33 @@ class Prober:
         self.store = Store(self.history)
         self._files = 0
 
-    def _session(self, tests: Sequence[str], phases: Sequence[int] = ()) -> list[str]:
+    def _session(
+        self, tests: Sequence[str], kind: str, phases: Sequence[int] = (), gate: str = ""
+    ) -> Session:
         self._files += 1
         path = self.workdir / f"probe-{self._files}.txt"
         write_selection(path, list(tests), phases)
-        return [f"--tf-select={path}", *serial_args()]
+        env = {START_TOGETHER_ENV: f"{gate}:2"} if gate else {}
+        return Session((f"--tf-select={path}", *serial_args()), kind, env)
 
     def run(self, probes: Sequence[Probe]) -> list[ProbeResult]:
-        if any(probe.parallel for probe in probes):
-            return [self._co_run(probe) for probe in probes]
-        sessions = [self._session(probe.tests) for probe in probes]
-        run_ids = self.runner.run_concurrently(sessions, self.history, "nightly:probe")
-        return [
-            ProbeResult(self._attempts(probe.tests, run_id))
-            for probe, run_id in zip(probes, run_ids, strict=True)
-        ]
-
-    def _co_run(self, probe: Probe) -> ProbeResult:
-        gate = tempfile.mkdtemp(prefix="start-", dir=self.workdir)
-        sessions = [
-            self._session(probe.tests, [mine for mine, _ in probe.phases]),
-            self._session(probe.beside, [beside for _, beside in probe.phases]),
-        ]
-        mine, beside = self.runner.run_concurrently(
-            sessions, self.history, "nightly:co-run", {START_TOGETHER_ENV: f"{gate}:2"}
-        )
-        return ProbeResult(self._attempts(probe.tests, mine), self._attempts(probe.beside, beside))
+        """Every probe at once: a serial probe's session, a co-run's two (gated together)."""
+        sessions: list[Session] = []
+        for probe in probes:
+            if probe.parallel:
+                gate = tempfile.mkdtemp(prefix="start-", dir=self.workdir)
+                starts = ([mine for mine, _ in probe.phases], [other for _, other in probe.phases])
+                sessions.append(self._session(probe.tests, "nightly:co-run", starts[0], gate))
+                sessions.append(self._session(probe.beside, "nightly:co-run", starts[1], gate))
+            else:
+                sessions.append(self._session(probe.tests, "nightly:probe"))
+        run_ids = iter(self.runner.run_concurrently(sessions, self.history))
+        results = []
+        for probe in probes:
+            runs = self._attempts(probe.tests, next(run_ids))
+            beside = self._attempts(probe.beside, next(run_ids)) if probe.parallel else ()
+            results.append(ProbeResult(runs, beside))
+        return results
 
     def _attempts(self, tests: Sequence[str], run_id: str) -> tuple[Attempt, ...]:
         found = self.store.attempts_of([run_id], first_only=True)

@@ -28,6 +28,7 @@ class Simulated:
         self.rng = random.Random(seed)
         self.sessions = 0
         self.batches: list[int] = []
+        self.probes: list[Probe] = []
 
     def outcomes(self, order: list[str]) -> list[bool]:
         """Failed? for each test in ``order``, run one after the other in one process."""
@@ -58,6 +59,7 @@ class Simulated:
     def run(self, probes: list[Probe]) -> list[ProbeResult]:
         self.sessions += 1
         self.batches.append(len(probes))
+        self.probes += probes
         results = []
         for probe in probes:
             assert not probe.parallel
@@ -82,6 +84,7 @@ def test_every_polluter_named_and_no_culprit_without_evidence(seed):
     found = {f.nodeid: f for f in confirm(rounds, suspects, sim, lambda line: None)}  # type: ignore[arg-type]
     assert found[BROKEN].classification is Classification.BROKEN
     assert found[BROKEN].culprits == ()
+    assert re.search(r"every other test ran before it|after the \d+ test", found[BROKEN].evidence)
     if FLAKE in found:
         assert found[FLAKE].classification is Classification.FLAKY
         assert found[FLAKE].culprits == ()
@@ -115,7 +118,7 @@ class QuickRareFlake(Simulated):
 @pytest.mark.parametrize("seed", range(10))
 def test_a_quick_rare_flake_is_decided_in_the_screening_session(seed):
     """A 5 ms flake at p = 0.1 runs 50 times there (its 9 first alone runs would all pass 39 %
-    of the time, and each probe after screening costs a session): one session in all."""
+    of the time, and each probe after screening costs a session): one session for it."""
     sim = QuickRareFlake(seed)
     attempts = [*sim.attempts("r0", [FLAKE, BROKEN, *TESTS]), *sim.attempts("r1", [BROKEN, FLAKE])]
     attempts[0] = replace(attempts[0], outcome=Outcome.FAILED)  # the round it failed in
@@ -123,7 +126,31 @@ def test_a_quick_rare_flake_is_decided_in_the_screening_session(seed):
     found = {f.nodeid: f for f in confirm(rounds, [BROKEN, FLAKE], sim, lambda line: None)}  # type: ignore[arg-type]
     assert found[FLAKE].classification is Classification.FLAKY
     assert "runs in a row in one process" in found[FLAKE].evidence, found[FLAKE].evidence
-    assert sim.sessions == 1
+    assert sum(FLAKE in probe.tests for probe in sim.probes) == 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_test_failing_everywhere_until_its_setter_runs_first_is_not_broken(seed):
+    """The brittle test's state-setter never ran before it in the rounds, so it failed all of
+    them and all its screening runs: it runs once after the tests that never ran before it,
+    passes there, and the setter is bisected from them and confirmed by pair runs."""
+    sim = Simulated(seed)
+    attempts = []
+    for index in range(10):
+        order = [t for t in SUITE if t != SETTER]
+        sim.rng.shuffle(order)
+        order.insert(order.index(BRITTLE) + 1 + sim.rng.randrange(3), SETTER)
+        attempts += sim.attempts(f"r{index}", order)
+    rounds = Rounds(attempts, set())
+    assert all(a.failed for a in rounds.of(BRITTLE))
+    suspects = sorted({a.nodeid for a in rounds.attempts if a.failed})
+    found = {f.nodeid: f for f in confirm(rounds, suspects, sim, lambda line: None)}  # type: ignore[arg-type]
+    brittle = found[BRITTLE]
+    assert brittle.classification is Classification.ORDER_DEPENDENT, brittle.evidence
+    assert brittle.culprits == (SETTER,)
+    assert brittle.p_value is not None
+    assert brittle.p_value <= ALPHA
+    assert found[BROKEN].classification is Classification.BROKEN, found[BROKEN].evidence
 
 
 def test_runs_are_chosen_from_the_observed_rate():
@@ -490,3 +517,21 @@ def test_candidates_tied_for_the_most_rounds_are_tried_at_once():
     (verdict,) = confirm(rounds, [VICTIM], sim, lambda line: None)  # type: ignore[arg-type]
     assert verdict.culprits == (P1,), verdict.evidence
     assert sim.batches[1] == 2  # after the alone runs: both candidates' pair runs at once
+
+
+def test_requests_touching_guarded_tests_run_one_at_a_time_beside_the_others():
+    """A co-run (two processes) and the serial probes of tests that are neither parallel
+    suspects nor their partners share a batch of four processes; a second request touching a
+    guarded test, or one sharing a test with the batch, waits."""
+    co_run = Probe((E,) * 3, (F,) * 3, key=("co-run",))
+    pending = {
+        "e": (co_run,),
+        "f": (Probe((F, "a.py::test_a"), key=("alone f",)),),
+        "x": (Probe(("x.py::test_x", "a.py::test_a"), key=("x",)),),
+        "y": (Probe(("y.py::test_y", "a.py::test_a"), key=("y",)),),
+        "z": (Probe(("z.py::test_z",), key=("z",)),),
+        "w": (Probe(("w.py::test_w",), key=("w",)),),
+    }
+    assert confirm_module._batch(pending, {E, F}) == ["e", "x", "z"]
+    del pending["e"]
+    assert confirm_module._batch(pending, {E, F}) == ["f", "z", "w"]

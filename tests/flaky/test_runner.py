@@ -157,3 +157,36 @@ def test_the_phases_of_a_co_run_start_together(pytester):
     assert beside_first.stopped_at < mine_slow.started_at + 0.3  # phase 1 started together
     assert beside_second.started_at >= mine_slow.stopped_at - 0.05  # and so did phase 2
     assert mine_quick.started_at >= mine_slow.stopped_at
+
+
+def test_a_co_run_and_serial_probes_run_at_once_each_reading_its_own_runs(pytester):
+    """One call runs a co-run's two processes and two serial probes together: they overlap
+    in time, and each result holds the runs of its own process, in its order."""
+    pytester.makepyfile(
+        test_probe="""
+        import time
+
+        def test_slow():
+            time.sleep(0.4)
+
+        def test_quick():
+            pass
+        """
+    )
+    slow, quick = "test_probe.py::test_slow", "test_probe.py::test_quick"
+    prober = Prober(PytestRunner(["-p", "no:cacheprovider"], Path(pytester.path)))
+    probes = [
+        Probe((quick, slow), key=("first",)),
+        Probe((slow,), (quick, quick, quick), key=("co-run",)),
+        Probe((slow, quick, quick), key=("second",)),
+    ]
+    try:
+        first, co_run, second = prober.run(probes)
+    finally:
+        prober.close()
+    assert [a.nodeid for a in first.runs] == [quick, slow]
+    assert [a.nodeid for a in co_run.runs] == [slow]
+    assert [a.nodeid for a in co_run.beside] == [quick] * 3
+    assert [a.nodeid for a in second.runs] == [slow, quick, quick]
+    slow_runs = [first.runs[1], co_run.runs[0], second.runs[0]]
+    assert max(a.started_at for a in slow_runs) < min(a.stopped_at for a in slow_runs)
