@@ -43,6 +43,7 @@ from tenantfixtures.flaky.runner import Probe, Prober, ProbeResult
 from tenantfixtures.flaky.stats import (
     ALPHA,
     MAX_RUNS,
+    MIN_ALONE,
     Interval,
     collision_pvalue,
     fewest_alone,
@@ -184,14 +185,29 @@ class Judge:
             return plan(self._collision_pvalue, LOOKS * len(self.partners))[0]
         return plan(self._order_pvalue(victim=True), MAX_CANDIDATES)[0]
 
+    @functools.cached_property
+    def _beside_control(self) -> int:
+        """Its runs beside the control in its first co-run. Under the null hypothesis a run is
+        a draw wherever it runs, so a pass there counts against a flake as a pass alone does:
+        those runs are left out of the alone runs made before the co-runs."""
+        if self.parallel_suspect and self.partners and self.control is not None:
+            return self._co_runs
+        return 0
+
+    @property
+    def alone_up_front(self) -> int:
+        """Alone runs made before any other probe: the first ones minus those beside the
+        control."""
+        return max(MIN_ALONE, self.first_alone - self._beside_control)
+
     @property
     def screen_runs(self) -> int:
-        """Its runs in the screening session: its first alone runs, or as many as fit in
+        """Its runs in the screening session: its alone runs up front, or as many as fit in
         ``SCREEN_SECONDS`` if more (a flake at p = 0.1 passes 9 runs in a row 39 % of the
         time, and every probe after screening costs a session or a co-run)."""
         pitch = self.rounds.pitch(self.nodeid)
         fitting = int(SCREEN_SECONDS / pitch) if pitch > 0 else 0
-        return max(self.first_alone, min(MAX_SCREEN_RUNS, fitting))
+        return max(self.alone_up_front, min(MAX_SCREEN_RUNS, fitting))
 
     def _screened(self) -> Finding | None:
         """The verdict the screening session already gives: a test failing some of its runs
@@ -218,7 +234,7 @@ class Judge:
             # Passes in a row, nothing beside: alone runs. (Failures there are not: a culprit
             # screened before it may have caused them.)
             self.alone = list(self.screen)
-        yield from self._alone_runs(self.first_alone)
+        yield from self._alone_runs(self.alone_up_front)
         alone_failures = sum(self.alone)
         if alone_failures == len(self.alone) and self.failed == self.total:
             broken = self._finding(
@@ -365,13 +381,13 @@ class Judge:
         reachable = [count for count in needed if count is not None]
         if not reachable:
             return None
-        yield from self._alone_runs(max(reachable))
+        beside_control = seen.get(control, []) if control is not None else []
+        passed_beside_control = 0 if any(beside_control) else len(beside_control)
+        yield from self._alone_runs(max(reachable) - passed_beside_control)
         if any(self.alone):
             return self._contradicted(victim=True)
-        values = {
-            p: collision_pvalue(self.rate, len(self.alone), len(seen[p]), sum(seen[p]))
-            for p in tried
-        }
+        passes = len(self.alone) + passed_beside_control
+        values = {p: collision_pvalue(self.rate, passes, len(seen[p]), sum(seen[p])) for p in tried}
         named = {partner: value for partner, value in values.items() if value <= target}
         if not named:
             return None
@@ -384,16 +400,18 @@ class Judge:
             + f", against a flake failing {self.rate.low:.0%}-{self.rate.high:.0%} of the time"
             f" (Bonferroni over {len(partners)} partner(s), {LOOKS} co-runs each)"
         )
-        if control is not None and seen.get(control):  # some runs overlapped it
-            beside_control = seen[control]
-            if any(beside_control):
-                return self._finding(
-                    Classification.PARALLEL_ONLY,
-                    f"{summary}; but it failed {sum(beside_control)}/{len(beside_control)}"
-                    f" runs beside {control}, which never failed: it breaks beside other"
-                    " tests in general, no partner named",
-                )
-            summary += f"; passed {len(beside_control)}/{len(beside_control)} beside {control}"
+        if any(beside_control):
+            return self._finding(
+                Classification.PARALLEL_ONLY,
+                f"{summary}; but it failed {sum(beside_control)}/{len(beside_control)}"
+                f" runs beside {control}, which never failed: it breaks beside other"
+                " tests in general, no partner named",
+            )
+        if beside_control:
+            summary += (
+                f"; passed {len(beside_control)}/{len(beside_control)} beside {control}"
+                " (counted with the passes alone)"
+            )
         return self._finding(
             Classification.PARALLEL_ONLY, summary, tuple(named), max(named.values())
         )
@@ -795,7 +813,8 @@ def _batch(pending: dict[str, Request], guarded: set[str]) -> list[str]:
     """Suspects whose next requests can run at once, up to ``MAX_BATCH`` processes, their tests
     disjoint: at most one request touching ``guarded`` tests (parallel suspects, their partners
     and controls, which may collide through files with whatever runs beside them; a co-run
-    always counts as one), beside any that touch none."""
+    always counts as one), beside any that touch none. Those requests wait for each other, so
+    one is chosen first: they are the longest chain."""
 
     def tests(request: Request) -> set[str]:
         return {test for probe in request for test in (*probe.tests, *probe.beside)}
@@ -810,7 +829,7 @@ def _batch(pending: dict[str, Request], guarded: set[str]) -> list[str]:
     used: set[str] = set()
     size = 0
     guard_taken = False
-    for nodeid, request in pending.items():
+    for nodeid, request in sorted(pending.items(), key=lambda item: not touches(item[1])):
         fits = size + processes(request) <= MAX_BATCH or not chosen
         if not fits or tests(request) & used or (touches(request) and guard_taken):
             continue

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import sqlalchemy as sa
 
@@ -96,39 +97,49 @@ def slow_first(
     durations: Mapping[str, float],
     seed: int,
     workers: int,
-    met: Collection[frozenset[str]] = frozenset(),
+    met: Mapping[frozenset[str], Collection[str]] = MappingProxyType({}),
 ) -> list[str]:
     """The slow tests first, in waves of ``workers`` that start together, then the others
-    shuffled. Each wave is filled from the slow tests that have not yet run beside its
-    members (``met``: pairs seen side by side in earlier rounds), ties broken by a seeded
-    shuffle, so a few rounds put every two slow tests side by side. Laid out for xdist's
-    dealing with --maxschedchunk=1: each worker is first handed two consecutive tests, then
-    one at a time as it frees up; so the first wave starts together, one test a worker."""
+    shuffled. Each wave is filled from the slow tests most wanted beside its members, ties
+    broken by a seeded shuffle, so a few rounds put every two slow tests side by side: a pair
+    not yet side by side is wanted most, then a pair that was, where one of the two failed and
+    the other never did (``met``: each pair seen side by side, with those of it that failed
+    there; in a race whoever loses may change, and each needs a failure to be confirmed).
+    Laid out for xdist's dealing with --maxschedchunk=1: each worker is first handed two
+    consecutive tests, then one at a time as it frees up; so the first wave starts together,
+    one test a worker."""
     rng = random.Random(seed)
     slow = slow_tests(durations)
     pool = [nodeid for nodeid in sorted(durations) if nodeid in slow]
     rest = [nodeid for nodeid in sorted(durations) if nodeid not in slow]
     rng.shuffle(pool)
     rng.shuffle(rest)
-    seen = set(met)
+    done: set[frozenset[str]] = set()  # side by side in a wave of this round
 
-    def unmet(test: str, others: Collection[str]) -> int:
-        return sum(frozenset((test, other)) not in seen for other in others if other != test)
+    def want(pair: frozenset[str]) -> int:
+        if pair in done:
+            return 0
+        if pair not in met:
+            return 2
+        return 1 if len(met[pair]) == 1 else 0
 
-    partners_left = {test: unmet(test, pool) for test in pool}  # unmet partners still pooled
+    def wanted(test: str, others: Collection[str]) -> int:
+        return sum(want(frozenset((test, other))) for other in others if other != test)
+
+    partners_left = {test: wanted(test, pool) for test in pool}  # wanted partners still pooled
 
     def take(test: str) -> str:
         pool.remove(test)
         for other in pool:
-            partners_left[other] -= frozenset((test, other)) not in seen
+            partners_left[other] -= want(frozenset((test, other)))
         return test
 
     timeline: list[str] = []
     while pool:
         wave = [take(max(pool, key=partners_left.__getitem__))]
         while pool and len(wave) < workers:
-            wave.append(take(max(pool, key=lambda test: unmet(test, wave))))
-        seen.update(frozenset(pair) for pair in itertools.combinations(wave, 2))
+            wave.append(take(max(pool, key=lambda test: wanted(test, wave))))
+        done.update(frozenset(pair) for pair in itertools.combinations(wave, 2))
         timeline += wave
     timeline += rest
     head = 2 * workers
@@ -144,20 +155,24 @@ def slow_tests(durations: Mapping[str, float]) -> set[str]:
     return {nodeid for nodeid, duration in durations.items() if duration >= threshold > 0}
 
 
-def met_side_by_side(attempts: Sequence[Attempt], among: Collection[str]) -> set[frozenset[str]]:
+def met_side_by_side(
+    attempts: Sequence[Attempt], among: Collection[str]
+) -> dict[frozenset[str], frozenset[str]]:
     """Pairs of ``among`` that ran side by side (on two workers of one run; serial runs have
-    no worker)."""
+    no worker), each with those of the two that failed there."""
     wanted = set(among)
     by_run: dict[str, list[Attempt]] = {}
     for attempt in attempts:
         if attempt.nodeid in wanted and attempt.worker is not None:
             by_run.setdefault(attempt.run_id, []).append(attempt)
-    return {
-        frozenset((a.nodeid, b.nodeid))
-        for same in by_run.values()
-        for a, b in itertools.combinations(same, 2)
-        if a.worker != b.worker and overlapped(a, b)
-    }
+    met: dict[frozenset[str], frozenset[str]] = {}
+    for same in by_run.values():
+        for a, b in itertools.combinations(same, 2):
+            if a.worker != b.worker and overlapped(a, b):
+                pair = frozenset((a.nodeid, b.nodeid))
+                failed = {run.nodeid for run in (a, b) if run.failed}
+                met[pair] = met.get(pair, frozenset()) | failed
+    return met
 
 
 def _median_durations(attempts: Sequence[Attempt]) -> dict[str, float]:

@@ -247,6 +247,7 @@ class SideBySide:
         self.breaks = breaks
         self.flake = flake or (lambda test: False)  # fails wherever it runs
         self.co_runs = 0
+        self.probes: list[Probe] = []
 
     def _process(self, run_id: str, tests, beside=()) -> tuple[Attempt, ...]:
         runs = []
@@ -259,6 +260,7 @@ class SideBySide:
 
     def run(self, probes: list[Probe]) -> list[ProbeResult]:
         results = []
+        self.probes += probes
         for probe in probes:
             self.co_runs += probe.parallel
             mine = self._process("probe", probe.tests, probe.beside)
@@ -287,6 +289,25 @@ def test_colliding_pair_is_confirmed_from_a_low_observed_rate():
         assert verdict.p_value <= ALPHA
         assert "p = " in verdict.evidence
         assert f"beside {OTHER}" in verdict.evidence
+
+
+def test_passes_beside_the_control_count_against_a_flake_as_passes_alone():
+    """Under the null hypothesis a run is a draw wherever it runs: e's runs beside the control
+    are left out of the alone runs made up front, and its passes there count in the p-value
+    (e is still named at 99 %)."""
+    judge = confirm_module.Judge(E, _collision_rounds(), print)
+    assert judge.alone_up_front < judge.first_alone
+    world = SideBySide(lambda test, other: {test, other} == {E, F})
+    verdict = _judged(world)[E]
+    alone = sum(probe.tests.count(E) for probe in world.probes if not probe.parallel)
+    assert alone < judge.first_alone
+    assert verdict.culprits == (F,), verdict.evidence
+    assert verdict.p_value is not None
+    assert verdict.p_value <= ALPHA
+    match = re.search(rf"passed (\d+)/\d+ alone.*passed (\d+)/\d+ beside {OTHER}", verdict.evidence)
+    assert match, verdict.evidence
+    assert int(match[1]) == alone
+    assert int(match[1]) + int(match[2]) >= judge.first_alone
 
 
 def test_one_sided_collision_names_the_partner_of_the_loser_only():
@@ -521,15 +542,14 @@ def test_candidates_tied_for_the_most_rounds_are_tried_at_once():
 
 def test_requests_touching_guarded_tests_run_one_at_a_time_beside_the_others():
     """A co-run (two processes) and the serial probes of tests that are neither parallel
-    suspects nor their partners share a batch of four processes; a second request touching a
-    guarded test, or one sharing a test with the batch, waits."""
-    co_run = Probe((E,) * 3, (F,) * 3, key=("co-run",))
+    suspects nor their partners share a batch of four processes, the co-run chosen first; a
+    second request touching a guarded test, or one sharing a test with the batch, waits."""
     pending = {
-        "e": (co_run,),
-        "f": (Probe((F, "a.py::test_a"), key=("alone f",)),),
         "x": (Probe(("x.py::test_x", "a.py::test_a"), key=("x",)),),
         "y": (Probe(("y.py::test_y", "a.py::test_a"), key=("y",)),),
         "z": (Probe(("z.py::test_z",), key=("z",)),),
+        "e": (Probe((E,) * 3, (F,) * 3, key=("co-run",)),),
+        "f": (Probe((F, "a.py::test_a"), key=("alone f",)),),
         "w": (Probe(("w.py::test_w",), key=("w",)),),
     }
     assert confirm_module._batch(pending, {E, F}) == ["e", "x", "z"]
