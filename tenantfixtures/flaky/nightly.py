@@ -93,21 +93,34 @@ def plan(rounds: int, seed: int) -> list[RoundPlan]:
     return plans
 
 
+@dataclass(frozen=True)
+class Meetings:
+    """How often two slow tests ran side by side, and which of them failed there."""
+
+    count: int = 0
+    failed: frozenset[str] = frozenset()
+
+    @property
+    def want(self) -> float:
+        """How much a wave wants the pair side by side again: less each time it was, but a
+        pair where one failed and the other never did counts one time less (in a race
+        either may lose, and each needs a failure of its own to be confirmed)."""
+        return 1 / (1 + self.count - (len(self.failed) == 1))
+
+
 def slow_first(
     durations: Mapping[str, float],
     seed: int,
     workers: int,
-    met: Mapping[frozenset[str], Collection[str]] = MappingProxyType({}),
+    met: Mapping[frozenset[str], Meetings] = MappingProxyType({}),
 ) -> list[str]:
     """The slow tests first, in waves of ``workers`` that start together, then the others
-    shuffled. Each wave is filled from the slow tests most wanted beside its members, ties
-    broken by a seeded shuffle, so a few rounds put every two slow tests side by side: a pair
-    not yet side by side is wanted most, then a pair that was, where one of the two failed and
-    the other never did (``met``: each pair seen side by side, with those of it that failed
-    there; in a race whoever loses may change, and each needs a failure to be confirmed).
-    Laid out for xdist's dealing with --maxschedchunk=1: each worker is first handed two
-    consecutive tests, then one at a time as it frees up; so the first wave starts together,
-    one test a worker."""
+    shuffled. Each wave is filled from the slow tests most wanted beside its members (``met``:
+    the pairs seen side by side in earlier rounds; see ``Meetings.want``), ties broken by a
+    seeded shuffle, so a few rounds put every two slow tests side by side, and then the pairs
+    met least, again. Laid out for xdist's dealing with --maxschedchunk=1: each worker is
+    first handed two consecutive tests, then one at a time as it frees up; so the first wave
+    starts together, one test a worker."""
     rng = random.Random(seed)
     slow = slow_tests(durations)
     pool = [nodeid for nodeid in sorted(durations) if nodeid in slow]
@@ -116,14 +129,10 @@ def slow_first(
     rng.shuffle(rest)
     done: set[frozenset[str]] = set()  # side by side in a wave of this round
 
-    def want(pair: frozenset[str]) -> int:
-        if pair in done:
-            return 0
-        if pair not in met:
-            return 2
-        return 1 if len(met[pair]) == 1 else 0
+    def want(pair: frozenset[str]) -> float:
+        return 0.0 if pair in done else met.get(pair, Meetings()).want
 
-    def wanted(test: str, others: Collection[str]) -> int:
+    def wanted(test: str, others: Collection[str]) -> float:
         return sum(want(frozenset((test, other))) for other in others if other != test)
 
     partners_left = {test: wanted(test, pool) for test in pool}  # wanted partners still pooled
@@ -157,21 +166,25 @@ def slow_tests(durations: Mapping[str, float]) -> set[str]:
 
 def met_side_by_side(
     attempts: Sequence[Attempt], among: Collection[str]
-) -> dict[frozenset[str], frozenset[str]]:
+) -> dict[frozenset[str], Meetings]:
     """Pairs of ``among`` that ran side by side (on two workers of one run; serial runs have
-    no worker), each with those of the two that failed there."""
+    no worker): in how many runs, and which of the two failed there."""
     wanted = set(among)
     by_run: dict[str, list[Attempt]] = {}
     for attempt in attempts:
         if attempt.nodeid in wanted and attempt.worker is not None:
             by_run.setdefault(attempt.run_id, []).append(attempt)
-    met: dict[frozenset[str], frozenset[str]] = {}
+    met: dict[frozenset[str], Meetings] = {}
     for same in by_run.values():
+        in_run: dict[frozenset[str], frozenset[str]] = {}
         for a, b in itertools.combinations(same, 2):
             if a.worker != b.worker and overlapped(a, b):
                 pair = frozenset((a.nodeid, b.nodeid))
-                failed = {run.nodeid for run in (a, b) if run.failed}
-                met[pair] = met.get(pair, frozenset()) | failed
+                failed = frozenset(run.nodeid for run in (a, b) if run.failed)
+                in_run[pair] = in_run.get(pair, frozenset()) | failed
+        for pair, failed in in_run.items():
+            before = met.get(pair, Meetings())
+            met[pair] = Meetings(before.count + 1, before.failed | failed)
     return met
 
 

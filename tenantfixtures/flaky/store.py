@@ -8,6 +8,7 @@ in a message (``label``).
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from tenantfixtures.flaky.models import Attempt, Finding, Outcome, Run
 from tenantfixtures.flaky.spool import read_journal
 from tenantfixtures.redact import is_secret_key, redact
 
+BUSY_SECONDS = 30.0  # how long a process waits for another holding the history file
 SCHEMA_VERSION = 2  # 2: runs.seed_source/data_seed/rootdir, findings.p_value/confirmed
 
 metadata = sa.MetaData()
@@ -141,12 +143,33 @@ def _sqlite_creator(path: str) -> Callable[[], Any]:
     import _sqlite3
 
     def connect() -> Any:
-        connection = _sqlite3.connect(path, timeout=30.0, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
+        connection = _sqlite3.connect(path, timeout=BUSY_SECONDS, check_same_thread=False)
+        _write_ahead_log(connection)
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
 
     return connect
+
+
+def _write_ahead_log(connection: Any) -> None:
+    """Switch a new history file to WAL. The switch needs the file to itself and SQLite returns
+    "database is locked" at once, without its busy handler, when another process holds it (as
+    when xdist workers open a fresh history together): retried until the timeout. WAL stays
+    with the file, so once switched, opening it takes no lock for this."""
+    import _sqlite3
+
+    deadline = time.monotonic() + BUSY_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            connection.execute("PRAGMA journal_mode=WAL")
+        except _sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(0.1, pause * 2)
 
 
 class Store:

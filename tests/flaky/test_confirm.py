@@ -135,16 +135,21 @@ def test_a_test_failing_everywhere_until_its_setter_runs_first_is_not_broken(see
     them and all its screening runs: it runs once after the tests that never ran before it,
     passes there, and the setter is bisected from them and confirmed by pair runs."""
     sim = Simulated(seed)
+    crashed = TESTS[-1]  # killed its worker in a round: it would end the session
     attempts = []
     for index in range(10):
-        order = [t for t in SUITE if t != SETTER]
+        order = [t for t in SUITE if t not in (SETTER, crashed)]
         sim.rng.shuffle(order)
         order.insert(order.index(BRITTLE) + 1 + sim.rng.randrange(3), SETTER)
+        order.insert(order.index(BRITTLE) + 1, crashed)  # never before it either
         attempts += sim.attempts(f"r{index}", order)
-    rounds = Rounds(attempts, set())
+    rounds = Rounds(attempts, set(), crashed=frozenset({crashed}))
     assert all(a.failed for a in rounds.of(BRITTLE))
     suspects = sorted({a.nodeid for a in rounds.attempts if a.failed})
     found = {f.nodeid: f for f in confirm(rounds, suspects, sim, lambda line: None)}  # type: ignore[arg-type]
+    (after_rest,) = [p for p in sim.probes if p.key == ("after the rest", BRITTLE)]
+    assert SETTER in after_rest.tests
+    assert crashed not in after_rest.tests
     brittle = found[BRITTLE]
     assert brittle.classification is Classification.ORDER_DEPENDENT, brittle.evidence
     assert brittle.culprits == (SETTER,)

@@ -8,7 +8,13 @@ import subprocess
 import sys
 
 from tenantfixtures.flaky.models import Attempt, Outcome
-from tenantfixtures.flaky.nightly import RoundKind, met_side_by_side, plan, slow_first
+from tenantfixtures.flaky.nightly import (
+    Meetings,
+    RoundKind,
+    met_side_by_side,
+    plan,
+    slow_first,
+)
 from tenantfixtures.flaky.store import Store
 
 SUITE = {
@@ -168,31 +174,37 @@ def test_slow_first_rounds_put_every_two_slow_tests_side_by_side_in_three_rounds
     durations |= dict.fromkeys(slow, 0.5)
     every_pair = {frozenset(pair) for pair in itertools.combinations(slow, 2)}
     for seed in range(20):
-        met: dict[frozenset[str], frozenset[str]] = {}
+        met: dict[frozenset[str], Meetings] = {}
         for round_seed in range(seed, seed + 3):
             order = slow_first(durations, round_seed, workers=4, met=met)
             first_wave, second_wave = order[0:8:2], [order[1], order[3]]
             for wave in (first_wave, second_wave):
-                met |= {frozenset(pair): frozenset() for pair in itertools.combinations(wave, 2)}
+                for pair in map(frozenset, itertools.combinations(wave, 2)):
+                    met[pair] = Meetings(met.get(pair, Meetings()).count + 1)
         assert met.keys() == every_pair, sorted(map(sorted, every_pair - met.keys()))
 
 
-def test_a_pair_where_only_one_failed_side_by_side_meets_again_first():
+def test_the_pair_met_least_or_where_only_one_failed_meets_again_first():
     """Every two of six slow tests have met; beside each other a failed and b passed (in a
     race either may lose, and b needs a failure of its own to be confirmed): the next round's
-    first wave puts them side by side again, whatever the seed."""
+    first wave puts them side by side again, whatever the seed; so it does when they met
+    fewer times than every other pair."""
     durations = {f"t.py::test_quick_{i}": 0.01 for i in range(30)}
     slow = [f"t.py::test_slow_{i}" for i in range(6)]
     durations |= dict.fromkeys(slow, 0.5)
     a, b = slow[2], slow[4]
-    met = {frozenset(pair): frozenset() for pair in itertools.combinations(slow, 2)}
-    met[frozenset((a, b))] = frozenset({a})
+    met = {frozenset(pair): Meetings(1) for pair in itertools.combinations(slow, 2)}
+    met[frozenset((a, b))] = Meetings(1, frozenset({a}))
     for seed in range(20):
         first_wave = slow_first(durations, seed, workers=4, met=met)[0:8:2]
         assert {a, b} <= set(first_wave), first_wave
-    met[frozenset((a, b))] = frozenset({a, b})  # both seen failing: no more wanted than others
+    met[frozenset((a, b))] = Meetings(1, frozenset({a, b}))  # both failed: wanted like others
     waves = [slow_first(durations, seed, workers=4, met=met)[0:8:2] for seed in range(20)]
     assert not all({a, b} <= set(wave) for wave in waves)
+    met = {pair: Meetings(2) for pair in met}
+    met[frozenset((a, b))] = Meetings(1)  # side by side once, every other pair twice
+    for seed in range(20):
+        assert {a, b} <= set(slow_first(durations, seed, workers=4, met=met)[0:8:2])
 
 
 def test_pairs_met_are_those_side_by_side_on_two_workers():
@@ -209,8 +221,9 @@ def test_pairs_met_are_those_side_by_side_on_two_workers():
         ran("r3", "e", "gw2", 0.0, 1.0),  # not among the slow tests asked about
         ran("r3", "a", "gw3", 0.0, 1.0),
     ]
+    attempts += [ran("r4", "b", "gw0", 0.0, 1.0), ran("r4", "a", "gw1", 0.0, 1.0)]
     assert met_side_by_side(attempts, {"a", "b", "c", "d"}) == {
-        frozenset(("a", "b")): frozenset({"b"})
+        frozenset(("a", "b")): Meetings(2, frozenset({"b"}))
     }
 
 
