@@ -12,8 +12,10 @@
   one partner at a time while failures are left unexplained, first for as many runs as a test
   failing every time needs, then once more for the misses of a one-sided collision; a partner
   is named when its failures beside it, against its passes alone, reject "a flake at its
-  observed rate", and it passes beside a control test that never failed (else: parallel-only,
-  no partner); two tests that break each other share their first co-run;
+  observed rate", and it passes beside a control test that never failed (else no partner:
+  parallel-only if its failures, all under xdist, are beyond chance, else flaky; those passes
+  count against a flake like passes alone); two tests that break each other share their
+  first co-run;
 - passes alone, fails in some orders: every test whose presence earlier in the same process
   matches its failures is a candidate polluter, run right before it (after one run alone in the
   same process); fails alone but passes in some orders: the same for the state-setter
@@ -32,6 +34,7 @@ control block before the partner's): such a test agrees with itself there and co
 """
 
 import functools
+import itertools
 import math
 import time
 from collections import Counter
@@ -47,6 +50,7 @@ from tenantfixtures.flaky.stats import (
     Interval,
     collision_pvalue,
     fewest_alone,
+    only_parallel_pvalue,
     order_pvalue,
     plan,
 )
@@ -310,28 +314,58 @@ class Judge:
 
     @functools.cached_property
     def partners(self) -> list[str]:
-        """Tests beside at least half of its failures under xdist, and beside a larger share of
-        its failures than of its passes: a test beside it as often when it passed is no
-        suspect. A pass beside a run of that test that failed is left out (in a one-sided
-        race the partner loses beside its passes), unless that test fails everywhere. Most
-        suspicious first: that difference of shares, then the seconds beside the failures.
-        Counted per attempt, not in seconds: a long test overlaps a failure for longer than
-        the partner that caused it in a moment."""
+        """Tests beside at least half of its failures under xdist, and beside more of its
+        failures than of its passes (counted, or in time): a test beside it as much when it
+        passed is no suspect. A pass beside a run of that test that failed is left out (in a
+        one-sided race the partner loses beside its passes), unless that test fails
+        everywhere.
+
+        Two rankings take turns, as neither finds every partner first: by the share of its
+        failures minus the share of its passes a test was beside (a partner that broke it in
+        a moment, beside a long bystander), and by the part of its run time a test was beside
+        it, failures minus passes (a long partner whose race it loses only now and then,
+        beside the quick tests that happened to run during a failure). Ties: the failures it
+        shared (failing beside them itself, only ever under xdist: two tests breaking each
+        other), then the seconds beside the failures."""
         during_failures, _ = self.overlaps
-        failures = self.beside_failures
         broken = {n for n in during_failures if all(a.failed for a in self.rounds.of(n))}
-        passes = [
-            {n for n in beside if n in broken or not self.rounds.failed(attempt.run_id, n)}
+        failed_runs: list[dict[str, float]] = []
+        passed_runs: list[dict[str, float]] = []
+        for attempt, beside in self._parallel_attempts:
+            took = max(attempt.stopped_at - attempt.started_at, 1e-9)
+            part = {name: min(1.0, seconds / took) for name, seconds in beside.items()}
+            if attempt.failed:
+                failed_runs.append(part)
+            else:
+                lost = {
+                    n for n in part if n not in broken and self.rounds.failed(attempt.run_id, n)
+                }
+                passed_runs.append({n: v for n, v in part.items() if n not in lost})
+
+        def mean(name: str, runs: list[dict[str, float]], by_time: bool) -> float:
+            total = sum((run[name] if by_time else 1.0) for run in runs if name in run)
+            return total / max(1, len(runs))
+
+        def excess(name: str, by_time: bool) -> float:
+            return mean(name, failed_runs, by_time) - mean(name, passed_runs, by_time)
+
+        shared = Counter(
+            name
             for attempt, beside in self._parallel_attempts
-            if not attempt.failed
+            if attempt.failed
+            for name in beside
+            if self.rounds.failed(attempt.run_id, name) and not self.rounds.fails_serially(name)
+        )
+        often = [n for n in during_failures if 2 * mean(n, failed_runs, False) >= 1]
+        rankings = [
+            sorted(
+                (n for n in often if excess(n, by_time) > 0),
+                key=lambda n: (-excess(n, by_time), -shared[n], -during_failures[n], n),
+            )
+            for by_time in (False, True)
         ]
-
-        def share(name: str, attempts: list[set[str]]) -> float:
-            return sum(name in beside for beside in attempts) / max(1, len(attempts))
-
-        excess = {name: share(name, failures) - share(name, passes) for name in during_failures}
-        suspects = [n for n in excess if excess[n] > 0 and 2 * share(n, failures) >= 1]
-        return sorted(suspects, key=lambda n: (-excess[n], -during_failures[n], n))[:MAX_PARTNERS]
+        taking_turns = itertools.chain.from_iterable(itertools.zip_longest(*rankings))
+        return list(dict.fromkeys(n for n in taking_turns if n is not None))[:MAX_PARTNERS]
 
     @functools.cached_property
     def control(self) -> str | None:
@@ -401,12 +435,12 @@ class Judge:
             f" (Bonferroni over {len(partners)} partner(s), {LOOKS} co-runs each)"
         )
         if any(beside_control):
-            return self._finding(
-                Classification.PARALLEL_ONLY,
-                f"{summary}; but it failed {sum(beside_control)}/{len(beside_control)}"
-                f" runs beside {control}, which never failed: it breaks beside other"
-                " tests in general, no partner named",
-            )
+            return self._beside_any(summary, control, beside_control)
+        if control is not None and not beside_control:
+            # No run of the co-run's process showed it passing: a test drawing its outcome
+            # once per process would fake the partner.
+            self._say(f"no run overlapped the control {control}: no partner named")
+            return None
         if beside_control:
             summary += (
                 f"; passed {len(beside_control)}/{len(beside_control)} beside {control}"
@@ -414,6 +448,24 @@ class Judge:
             )
         return self._finding(
             Classification.PARALLEL_ONLY, summary, tuple(named), max(named.values())
+        )
+
+    def _beside_any(self, summary: str, control: str | None, beside_control: list[bool]) -> Finding:
+        """It failed beside the control too, so no partner is named. It breaks beside tests in
+        general only if its failures in the rounds, all under xdist, are not chance: a test
+        whose outcome is drawn once per process passes every alone run of one process and
+        fails every run of another, co-run or not."""
+        parallel = sum(a.run_id in self.rounds.parallel_runs for a in self.rounds.of(self.nodeid))
+        chance = only_parallel_pvalue(self.failed, parallel, self.total)
+        evidence = (
+            f"{summary}; but it failed {sum(beside_control)}/{len(beside_control)} runs beside"
+            f" {control}, which never failed: no partner named; its {self.failed} failure(s)"
+            f" all under xdist, in {parallel}/{self.total} rounds ({_p(chance)} for a flake)"
+        )
+        if chance > ALPHA:
+            return self._finding(Classification.FLAKY, f"{evidence}, could be chance")
+        return self._finding(
+            Classification.PARALLEL_ONLY, f"{evidence}: it breaks beside other tests in general"
         )
 
     def _alone_for(self, beside: list[bool], target: float) -> int | None:

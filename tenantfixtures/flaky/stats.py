@@ -106,3 +106,10 @@ def plan(pvalue: Callable[[int, int], float], candidates: int) -> tuple[int, int
                     best = (cost, alone, each)
                 break
     return (best[1], best[2]) if best is not None else (MAX_RUNS, MAX_RUNS)
+
+
+def only_parallel_pvalue(failures: int, parallel: int, rounds: int) -> float:
+    """P(all ``failures`` of a flake fall in the ``parallel`` of its ``rounds`` run under
+    xdist), its failures landing in rounds at random: how much "fails only under xdist" says
+    by itself."""
+    return math.comb(parallel, failures) / math.comb(rounds, failures)

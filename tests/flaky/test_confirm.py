@@ -11,7 +11,14 @@ from tenantfixtures.flaky import confirm as confirm_module
 from tenantfixtures.flaky.confirm import Rounds, confirm
 from tenantfixtures.flaky.models import Attempt, Classification, Finding, Outcome
 from tenantfixtures.flaky.runner import Probe, ProbeResult
-from tenantfixtures.flaky.stats import ALPHA, Interval, collision_pvalue, order_pvalue, plan
+from tenantfixtures.flaky.stats import (
+    ALPHA,
+    Interval,
+    collision_pvalue,
+    only_parallel_pvalue,
+    order_pvalue,
+    plan,
+)
 
 TESTS = [f"t.py::test_{i:02d}" for i in range(30)]
 VICTIM, P1, P2 = "t.py::test_victim", "t.py::test_00", "t.py::test_01"
@@ -328,15 +335,87 @@ def test_one_sided_collision_names_the_partner_of_the_loser_only():
     assert found[F].culprits == (), found[F].evidence
 
 
+def _fails_in_every_parallel_round() -> Rounds:
+    """Ten rounds, every third serial: e passes the serial ones and fails every one under
+    xdist, with f beside it and the other test after it on its worker."""
+    attempts = []
+    parallel = set()
+    for index in range(10):
+        run_id = f"r{index}"
+        serial = index % 3 == 0
+        if not serial:
+            parallel.add(run_id)
+        workers = (None, None, None) if serial else ("gw0", "gw1", "gw0")
+        starts = (0.0, 1.0, 2.0) if serial else (0.0, 0.1, 1.0)
+        placed = zip((E, F, OTHER), workers, starts, strict=True)
+        for position, (nodeid, worker, start) in enumerate(placed):
+            failed = nodeid == E and not serial
+            attempts.append(_attempt(run_id, nodeid, worker, start, failed, position))
+    return Rounds(attempts, parallel)
+
+
 def test_no_partner_named_when_the_test_breaks_beside_any_test():
     """e fails beside whatever runs at the same time: the control co-run shows it, and the
-    partner the rounds suggested is not blamed."""
+    partner the rounds suggested is not blamed. Its six failures in ten rounds, all six under
+    xdist, are no chance: it breaks beside other tests in general."""
     world = SideBySide(lambda test, other: test == E)
-    verdict = _judged(world)[E]
+    (verdict,) = confirm(_fails_in_every_parallel_round(), [E], world, lambda line: None)  # type: ignore[arg-type]
     assert verdict.classification is Classification.PARALLEL_ONLY, verdict.evidence
     assert verdict.culprits == ()
     assert "no partner named" in verdict.evidence
+    assert "breaks beside other tests in general" in verdict.evidence
     assert re.search(rf"failed [1-9]\d*/\d+ runs beside {OTHER}", verdict.evidence)
+
+
+class ControlOutOfStep(SideBySide):
+    """The process beside runs the control at other times than this one's runs (a co-run's
+    phases out of step): no run of the test overlaps it."""
+
+    def run(self, probes: list[Probe]) -> list[ProbeResult]:
+        results = super().run(probes)
+        return [
+            replace(
+                result,
+                beside=tuple(
+                    replace(a, started_at=a.started_at + 1e3, stopped_at=a.stopped_at + 1e3)
+                    if a.nodeid == OTHER
+                    else a
+                    for a in result.beside
+                ),
+            )
+            for result in results
+        ]
+
+
+def test_no_partner_named_when_no_run_overlapped_the_control():
+    """e fails every run of its co-run, as a test drawing its outcome once per process does,
+    but no run of it overlapped the control: nothing in that process showed it passing, so the
+    partner is not named, however small the p-value beside it."""
+    world = ControlOutOfStep(lambda test, other: test == E)
+    verdict = _judged(world)[E]
+    assert verdict.culprits == (), verdict.evidence
+    assert verdict.classification is Classification.FLAKY, verdict.evidence
+
+
+def test_failures_only_under_xdist_are_chance_unless_many():
+    """Six of ten rounds under xdist: one failure lands there 60 % of the time; all of six
+    failures once in 210 nights; more failures than parallel rounds never."""
+    assert only_parallel_pvalue(1, 6, 10) == pytest.approx(0.6)
+    assert only_parallel_pvalue(6, 6, 10) == pytest.approx(1 / 210)
+    assert only_parallel_pvalue(5, 6, 10) > ALPHA > only_parallel_pvalue(6, 6, 10)
+    assert only_parallel_pvalue(7, 6, 10) == 0.0
+
+
+def test_failing_beside_the_control_after_one_failure_under_xdist_is_flaky():
+    """e failed once in four rounds, under xdist, passes its alone runs and fails every run of
+    its co-run, beside the control too: what a test drawing its outcome once per process does
+    (one process passes, the other fails). One failure landing in a parallel round is no
+    evidence: flaky, no partner."""
+    world = SideBySide(lambda test, other: test == E)
+    verdict = _judged(world)[E]
+    assert verdict.classification is Classification.FLAKY, verdict.evidence
+    assert verdict.culprits == ()
+    assert "could be chance" in verdict.evidence
 
 
 def test_the_partner_beside_a_failure_for_a_moment_comes_before_a_long_bystander():
@@ -358,6 +437,20 @@ def test_the_partner_beside_a_failure_for_a_moment_comes_before_a_long_bystander
     assert judge.partners == [F, long_test]
 
 
+def test_a_partner_failing_beside_the_failures_comes_before_a_bystander_as_often_there():
+    """Four workers, slow tests started together: e's two failures had f and a long test
+    beside them, each for the whole of e's run. f failed beside them too, and only ever under
+    xdist (two tests breaking each other): f comes first."""
+    long_test = "a.py::test_long"
+    attempts = []
+    for run_id in ("par1", "par2"):
+        attempts += [_attempt(run_id, E, "gw0", 0.0, True), _attempt(run_id, F, "gw1", 0.0, True)]
+        attempts.append(Attempt(run_id, 0, long_test, 0, Outcome.PASSED, 0.0, 3.0, worker="gw2"))
+    attempts.append(_attempt("serial", F, None, 0.0, False))
+    judge = confirm_module.Judge(E, Rounds(attempts, {"par1", "par2"}), print)
+    assert judge.partners == [F, long_test]
+
+
 def test_a_one_sided_race_partner_comes_before_quick_tests_beside_the_one_failure():
     """e and f each delete the other's file on the way out: whichever starts second fails,
     beside the other's pass. e failed once, with f, a quick test and a broken one beside it;
@@ -376,6 +469,29 @@ def test_a_one_sided_race_partner_comes_before_quick_tests_beside_the_one_failur
         attempts += [_attempt(run_id, E, "gw0", 0.0, False), _attempt(run_id, F, "gw1", 0.5, True)]
     judge = confirm_module.Judge(E, Rounds(attempts, {"par1", "par2", "par3"}), print)
     assert judge.partners == [F, quick, broken]
+
+
+def test_a_long_partner_beside_the_passes_too_comes_before_quick_bystanders():
+    """A lock holder beside e's whole run when e failed, and beside its passes too but later
+    in them (e checks the lock early): counted per attempt it is no suspect, and three quick
+    tests that ran during the failure look worse; by the part of e's run it shared, it is the
+    first suspect, and it is tried among the three partners."""
+    holder = "h.py::test_holder"
+    quick = [f"q.py::test_q{i}" for i in range(3)]
+    attempts = [
+        _attempt("par1", E, "gw0", 0.0, True),
+        Attempt("par1", 0, holder, 0, Outcome.PASSED, 0.0, 2.0, worker="gw1"),
+        *(
+            Attempt("par1", 0, q, 0, Outcome.PASSED, 0.3, 0.305, worker=f"gw{i + 2}")
+            for i, q in enumerate(quick)
+        ),
+    ]
+    for run_id in ("par2", "par3"):
+        attempts.append(_attempt(run_id, E, "gw0", 0.0, False))
+        attempts.append(Attempt(run_id, 0, holder, 0, Outcome.PASSED, 0.7, 2.7, worker="gw1"))
+    judge = confirm_module.Judge(E, Rounds(attempts, {"par1", "par2", "par3"}), print)
+    assert len(judge.partners) == 3
+    assert holder in judge.partners, judge.partners
 
 
 def test_the_control_is_no_test_that_was_beside_a_failure():
