@@ -3,6 +3,7 @@
 import math
 import random
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -231,23 +232,34 @@ def _collision_rounds() -> Rounds:
     return Rounds(attempts, {"par1", "par2"})
 
 
-def _flake_rounds(rng: random.Random, rate: float) -> Rounds:
-    """Ten rounds, every third serial, where e is a flake at ``rate``; under xdist f runs
-    beside it in about half of the rounds, so e's failures may fall beside f by chance."""
+def _ten_rounds(ran: Callable[[str, bool], list[Attempt]]) -> Rounds:
+    """Ten rounds, every third serial, the others under xdist: ``ran(run_id, serial)`` gives
+    each round's attempts."""
     attempts = []
     parallel = set()
     for index in range(10):
-        run_id = f"r{index}"
-        serial = index % 3 == 0
+        run_id, serial = f"r{index}", index % 3 == 0
         if not serial:
             parallel.add(run_id)
+        attempts += ran(run_id, serial)
+    return Rounds(attempts, parallel)
+
+
+def _flake_rounds(rng: random.Random, rate: float) -> Rounds:
+    """e is a flake at ``rate``; under xdist f runs beside it in about half of the rounds, so
+    e's failures may fall beside f by chance."""
+
+    def ran(run_id: str, serial: bool) -> list[Attempt]:
         beside = not serial and rng.random() < 0.5
+        attempts = []
         for i, nodeid in enumerate((E, F, OTHER)):
             failed = nodeid == E and rng.random() < rate
             worker = None if serial else ("gw0" if nodeid == E else "gw1")
             start = 0.1 if beside and nodeid == F else float(i)
             attempts.append(_attempt(run_id, nodeid, worker, start, failed, i))
-    return Rounds(attempts, parallel)
+        return attempts
+
+    return _ten_rounds(ran)
 
 
 class SideBySide:
@@ -336,22 +348,19 @@ def test_one_sided_collision_names_the_partner_of_the_loser_only():
 
 
 def _fails_in_every_parallel_round() -> Rounds:
-    """Ten rounds, every third serial: e passes the serial ones and fails every one under
-    xdist, with f beside it and the other test after it on its worker."""
-    attempts = []
-    parallel = set()
-    for index in range(10):
-        run_id = f"r{index}"
-        serial = index % 3 == 0
-        if not serial:
-            parallel.add(run_id)
+    """e passes the serial rounds and fails every one under xdist, with f beside it and the
+    other test after it on its worker."""
+
+    def ran(run_id: str, serial: bool) -> list[Attempt]:
         workers = (None, None, None) if serial else ("gw0", "gw1", "gw0")
         starts = (0.0, 1.0, 2.0) if serial else (0.0, 0.1, 1.0)
         placed = zip((E, F, OTHER), workers, starts, strict=True)
-        for position, (nodeid, worker, start) in enumerate(placed):
-            failed = nodeid == E and not serial
-            attempts.append(_attempt(run_id, nodeid, worker, start, failed, position))
-    return Rounds(attempts, parallel)
+        return [
+            _attempt(run_id, nodeid, worker, start, nodeid == E and not serial, position)
+            for position, (nodeid, worker, start) in enumerate(placed)
+        ]
+
+    return _ten_rounds(ran)
 
 
 def test_no_partner_named_when_the_test_breaks_beside_any_test():

@@ -131,9 +131,8 @@ def test_side_by_side_counts_the_runs_that_overlapped_only_the_other_test():
     assert counted > 1000  # the co-runs did overlap
 
 
-def test_the_phases_of_a_co_run_start_together(pytester):
-    """Both processes start each phase at once, whatever the phase before took in each: here
-    the second process's phase 1 is quick, and its phase 2 still waits for the slow test."""
+def _slow_and_quick(pytester) -> tuple[str, str, Prober]:
+    """A module with a 0.6 s test and a quick one: their node ids, and a prober for it."""
     pytester.makepyfile(
         test_probe="""
         import time
@@ -145,8 +144,14 @@ def test_the_phases_of_a_co_run_start_together(pytester):
             pass
         """
     )
-    slow, quick = "test_probe.py::test_slow", "test_probe.py::test_quick"
     prober = Prober(PytestRunner(["-p", "no:cacheprovider"], Path(pytester.path)))
+    return "test_probe.py::test_slow", "test_probe.py::test_quick", prober
+
+
+def test_the_phases_of_a_co_run_start_together(pytester):
+    """Both processes start each phase at once, whatever the phase before took in each: here
+    the second process's phase 1 is quick, and its phase 2 still waits for the slow test."""
+    slow, quick, prober = _slow_and_quick(pytester)
     try:
         probe = Probe((slow, quick), (quick, quick), ("test",), phases=((1, 1),))
         (result,) = prober.run([probe])
@@ -162,19 +167,7 @@ def test_the_phases_of_a_co_run_start_together(pytester):
 def test_a_co_run_and_serial_probes_run_at_once_each_reading_its_own_runs(pytester):
     """One call runs a co-run's two processes and two serial probes together: they overlap
     in time, and each result holds the runs of its own process, in its order."""
-    pytester.makepyfile(
-        test_probe="""
-        import time
-
-        def test_slow():
-            time.sleep(0.4)
-
-        def test_quick():
-            pass
-        """
-    )
-    slow, quick = "test_probe.py::test_slow", "test_probe.py::test_quick"
-    prober = Prober(PytestRunner(["-p", "no:cacheprovider"], Path(pytester.path)))
+    slow, quick, prober = _slow_and_quick(pytester)
     probes = [
         Probe((quick, slow), key=("first",)),
         Probe((slow,), (quick, quick, quick), key=("co-run",)),
