@@ -162,9 +162,11 @@ def _write_ahead_log(connection: Any) -> None:
     pause = 0.005
     while True:
         try:
-            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
-                return
-            connection.execute("PRAGMA journal_mode=WAL")
+            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                # SQLite keeps the old mode where WAL cannot be had (a file system without
+                # shared memory): the store works on in its rollback journal.
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
         except _sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise

@@ -2,8 +2,10 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from collections import defaultdict
 from xml.etree import ElementTree
@@ -12,7 +14,14 @@ import pytest
 import sqlalchemy as sa
 
 from tenantfixtures.cli import main
-from tenantfixtures.flaky.store import Store, StoreError, attempts, label, meta_table
+from tenantfixtures.flaky.store import (
+    Store,
+    StoreError,
+    _write_ahead_log,
+    attempts,
+    label,
+    meta_table,
+)
 
 CLI = "import sys; from tenantfixtures.cli import main; sys.exit(main())"
 RERUN_SUITE = """
@@ -329,6 +338,21 @@ def test_password_in_the_query_or_with_an_at_sign_is_never_printed(pytester, url
     for output in (result.stdout.str() + result.stderr.str(), done.stdout + done.stderr):
         assert "s3c" not in output
         assert "r3t" not in output
+
+
+def test_a_database_where_sqlite_keeps_its_journal_mode_opens_without_waiting():
+    """Where WAL cannot be had, SQLite answers the switch with the old mode and no error (an
+    in-memory database here, a file system without shared memory in the field): the store
+    goes on in that mode instead of asking again until the busy timeout."""
+    connection = sqlite3.connect(":memory:", check_same_thread=False)
+    returned: list[None] = []
+    opened = threading.Thread(
+        target=lambda: returned.append(_write_ahead_log(connection)), daemon=True
+    )
+    opened.start()
+    opened.join(timeout=5)
+    assert returned == [None], "still asking for WAL after 5 s"
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
 
 
 def test_eight_processes_open_one_fresh_history(tmp_path):
