@@ -1,11 +1,11 @@
 """Confirms what the nightly rounds suggest, by targeted reruns (the iDFlakies/iPFlakies recipe).
 
 - first, screening runs every suspect a few times in a row (a quick one up to 50 times, a
-  quarter of a second in all), in two sessions at once (the parallel suspects, their partners
-  and controls in one, the rest in the other): failing some of its runs there: flaky; failing
-  all of them and every round: broken, unless it passes after the tests that never ran before
-  it (then its state-setter is among them); passing all of them: those are its first alone
-  runs (under the null hypothesis each run is a draw wherever it runs);
+  quarter of a second in all), in two sessions at once (the parallel suspects and every test
+  beside their failures in one, the rest in the other): failing some of its runs there: flaky;
+  failing all of them and every round: broken, unless it passes after the tests that never ran
+  before it (then its state-setter is among them); passing all of them: those are its first
+  alone runs (under the null hypothesis each run is a draw wherever it runs);
 - fails in every round and alone: the same;
 - fails only under xdist, passes alone: co-run beside the tests that were beside a larger
   share of its failures than of its passes (two processes started together, as two workers),
@@ -23,14 +23,15 @@
 - anything else, or evidence short of 99 % confidence (see :mod:`stats`): flaky, no culprit.
 
 Each suspect's confirmation is a generator of requests (probes to run at once), so the driver
-can stop each one early, run probes of different suspects at once (one touching a parallel
-suspect, a partner or a control at a time, beside any touching none), and stop everything at a
-deadline with the best verdict so far. Repeated runs of one question (alone, after one
-candidate, beside one partner) share a session: under the null hypothesis each run is an
-independent draw wherever it runs, and a session start costs more than most tests. Some tests
-draw once per process (string hash order, randomness drawn at import), so every session that
-gives evidence for a culprit also holds its control (the alone run before the pair runs, the
-control block before the partner's): such a test agrees with itself there and contradicts it.
+can stop each one early, run probes of different suspects at once (see ``_batch``: a co-run,
+or any probe of a test beside a parallel suspect's failures other than alone runs, by itself),
+and stop everything at a deadline with the best verdict so far. Repeated runs of one question
+(alone, after one candidate, beside one partner) share a session: under the null hypothesis
+each run is an independent draw wherever it runs, and a session start costs more than most
+tests. Some tests draw once per process (string hash order, randomness drawn at import), so
+every session that gives evidence for a culprit also holds its control (the alone run before
+the pair runs, the control block before the partner's in every co-run): such a test agrees with
+itself there and contradicts it.
 """
 
 import functools
@@ -41,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from tenantfixtures.flaky.models import Attempt, Classification, Finding
+from tenantfixtures.flaky.models import Attempt, Classification, Finding, Outcome
 from tenantfixtures.flaky.runner import Probe, Prober, ProbeResult
 from tenantfixtures.flaky.stats import (
     ALPHA,
@@ -59,7 +60,7 @@ MAX_CANDIDATES = 8  # candidates tried per test: the Bonferroni family
 MAX_FROM_HISTORY = 3  # of which taken from the recorded orders; the rest found by bisection
 MAX_PARTNERS = 3  # co-run partners tried per test: the tests beside a failure on 4 workers
 LOOKS = 2  # co-runs per partner at most; Bonferroni counts each look as a test of its own
-MAX_BATCH = 4  # processes run at once (a co-run's two included)
+MAX_BATCH = 4  # serial probes run at once
 SCREEN_SECONDS = 0.25  # screening time a quick suspect may take
 MAX_SCREEN_RUNS = 50  # a flake at p = 0.1 passes 50 runs in a row 0.5 % of the time
 MAX_COVER = 10_000  # repeats of a short test spanning a longer one's runs (time bounds the block)
@@ -394,23 +395,29 @@ class Judge:
         target = ALPHA / (LOOKS * len(partners))
         control = self.control
         seen: dict[str, list[bool]] = {}
+        unproven: set[str] = set()  # a co-run of it where no run overlapped the control
         unexplained = list(self.beside_failures)
         for partner in partners:
             if not any(partner in beside for beside in unexplained):
                 continue
-            blocks = self._first_blocks(partner, with_control=control not in seen)
+            blocks = self._first_blocks(partner)
             for look in range(LOOKS):
                 found = yield from self._co_run(blocks, look)
                 for other, failed in found.items():
                     seen[other] = seen.get(other, []) + failed
+                if control is not None and not found.get(control):
+                    # Nothing in that process showed it passing: a test drawing its outcome
+                    # once per process would fake the partner.
+                    self._say(f"no run overlapped the control {control} beside {partner}")
+                    unproven.add(partner)
                 beside = seen[partner]
                 if self._alone_for(beside, target) is not None:
                     unexplained = [names for names in unexplained if partner not in names]
                     break
                 if not any(beside) and 2 * len(beside) >= self._co_runs:
                     break  # passed beside it: no collision to look at again
-                blocks = [(partner, MAX_RUNS)]  # a slow start, or too many misses
-        tried = [p for p in partners if p in seen and any(seen[p])]
+                blocks = [*blocks[:-1], (partner, MAX_RUNS)]  # a slow start, or many misses
+        tried = [p for p in partners if p in seen and any(seen[p]) and p not in unproven]
         needed = [self._alone_for(seen[p], target) for p in tried]
         reachable = [count for count in needed if count is not None]
         if not reachable:
@@ -436,11 +443,6 @@ class Judge:
         )
         if any(beside_control):
             return self._beside_any(summary, control, beside_control)
-        if control is not None and not beside_control:
-            # No run of the co-run's process showed it passing: a test drawing its outcome
-            # once per process would fake the partner.
-            self._say(f"no run overlapped the control {control}: no partner named")
-            return None
         if beside_control:
             summary += (
                 f"; passed {len(beside_control)}/{len(beside_control)} beside {control}"
@@ -472,20 +474,22 @@ class Judge:
         def pvalue(alone: int) -> float:
             return collision_pvalue(self.rate, alone, len(beside), sum(beside))
 
-        return fewest_alone(pvalue, target) if beside else None
+        return fewest_alone(pvalue, target) if any(beside) else None
 
     @functools.cached_property
     def _co_runs(self) -> int:
         """Runs beside a partner that name it if the test fails every one of them."""
         return plan(self._collision_pvalue, LOOKS * len(self.partners))[1]
 
-    def _first_blocks(self, partner: str, with_control: bool) -> list[tuple[str, int]]:
+    def _first_blocks(self, partner: str) -> list[tuple[str, int]]:
         """The tests the process beside runs in a partner's first co-run, with the runs of this
-        test each needs: the control first (only the first block starts aligned, the processes
-        starting together, and a short control's block is the one rounding would misalign),
-        then the partner, with room for the misses of a one-sided collision."""
+        test each needs: the control first (every co-run holds its own: a test drawing its
+        outcome once per process agrees with itself there; and only the first block starts
+        aligned, the processes starting together, and a short control's block is the one
+        rounding would misalign), then the partner, with room for the misses of a one-sided
+        collision."""
         blocks = [(partner, min(MAX_RUNS, 2 * self._co_runs))]
-        if with_control and self.control is not None:
+        if self.control is not None:
             blocks.insert(0, (self.control, self._co_runs))
         return blocks
 
@@ -518,8 +522,8 @@ class Judge:
             key = ("beside", self.nodeid, tuple(blocks), look)
         else:
             first, second = sorted((self, mutual), key=lambda judge: judge.nodeid)
-            *lead, (_, first_runs) = first._first_blocks(second.nodeid, with_control=True)
-            *tail, (_, second_runs) = second._first_blocks(first.nodeid, with_control=True)
+            *lead, (_, first_runs) = first._first_blocks(second.nodeid)
+            *tail, (_, second_runs) = second._first_blocks(first.nodeid)
             phases = [
                 *((first.nodeid, runs, control, 0) for control, runs in lead),
                 (first.nodeid, first_runs, second.nodeid, second_runs),
@@ -549,7 +553,8 @@ class Judge:
             return replace(broken, evidence=f"{broken.evidence}; every other test ran before it")
         key = ("after the rest", self.nodeid)
         result = yield from self._ask(Probe((*never_before, self.nodeid), key=key))
-        if result.failures(self.nodeid) != [False]:
+        outcomes = [a.outcome for a in result.runs if a.nodeid == self.nodeid]
+        if outcomes != [Outcome.PASSED]:  # failed there too, or skipped: no evidence of a setter
             return replace(
                 broken,
                 evidence=f"{broken.evidence}, and after the {len(never_before)} test(s) that"
@@ -787,7 +792,7 @@ def confirm(
         test
         for judge in judges.values()
         if judge.parallel_suspect
-        for test in (judge.nodeid, *judge.partners, *([judge.control] if judge.control else []))
+        for test in (judge.nodeid, *judge.overlaps[0], *([judge.control] if judge.control else []))
     }
     _screen([judges[n] for n in suspects], guarded, prober)
     runs = {nodeid: judge.run() for nodeid, judge in judges.items()}
@@ -863,10 +868,12 @@ def _screen(judges: list[Judge], guarded: set[str], prober: Prober) -> None:
 
 def _batch(pending: dict[str, Request], guarded: set[str]) -> list[str]:
     """Suspects whose next requests can run at once, up to ``MAX_BATCH`` processes, their tests
-    disjoint: at most one request touching ``guarded`` tests (parallel suspects, their partners
-    and controls, which may collide through files with whatever runs beside them; a co-run
-    always counts as one), beside any that touch none. Those requests wait for each other, so
-    one is chosen first: they are the longest chain."""
+    disjoint. A request touching ``guarded`` tests (parallel suspects, every test beside one of
+    their failures, their controls: they may collide through files with whatever runs beside
+    them) runs by itself, unless it is only alone runs, which interference can only make fail
+    (contradicting a culprit, never faking one); then it is the one such request of the batch.
+    Requests touching guarded tests wait for each other, so they are chosen first: they are the
+    longest chain."""
 
     def tests(request: Request) -> set[str]:
         return {test for probe in request for test in (*probe.tests, *probe.beside)}
@@ -874,19 +881,23 @@ def _batch(pending: dict[str, Request], guarded: set[str]) -> list[str]:
     def touches(request: Request) -> bool:
         return any(probe.parallel for probe in request) or bool(tests(request) & guarded)
 
-    def processes(request: Request) -> int:
-        return sum(2 if probe.parallel else 1 for probe in request)
+    def shareable(request: Request) -> bool:
+        return not touches(request) or all(probe.key[:1] == ("alone",) for probe in request)
 
-    chosen: list[str] = []
-    used: set[str] = set()
-    size = 0
-    guard_taken = False
-    for nodeid, request in sorted(pending.items(), key=lambda item: not touches(item[1])):
-        fits = size + processes(request) <= MAX_BATCH or not chosen
-        if not fits or tests(request) & used or (touches(request) and guard_taken):
+    (first, request), *others = sorted(pending.items(), key=lambda item: not touches(item[1]))
+    if not shareable(request):
+        return [first]
+    chosen, used, size, guard_taken = [first], tests(request), len(request), touches(request)
+    for nodeid, request in others:
+        if (
+            not shareable(request)
+            or size + len(request) > MAX_BATCH
+            or tests(request) & used
+            or (touches(request) and guard_taken)
+        ):
             continue
         chosen.append(nodeid)
         used |= tests(request)
-        size += processes(request)
+        size += len(request)
         guard_taken = guard_taken or touches(request)
     return chosen

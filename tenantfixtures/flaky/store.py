@@ -144,8 +144,12 @@ def _sqlite_creator(path: str) -> Callable[[], Any]:
 
     def connect() -> Any:
         connection = _sqlite3.connect(path, timeout=BUSY_SECONDS, check_same_thread=False)
-        _write_ahead_log(connection)
-        connection.execute("PRAGMA synchronous=NORMAL")
+        try:
+            _write_ahead_log(connection)
+            connection.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     return connect

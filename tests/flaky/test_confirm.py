@@ -406,6 +406,54 @@ def test_no_partner_named_when_no_run_overlapped_the_control():
     assert verdict.classification is Classification.FLAKY, verdict.evidence
 
 
+class SecondProcessFails(SideBySide):
+    """e draws its outcome once per process: it passes in every process but the second
+    co-run's, where it fails every run."""
+
+    def run(self, probes: list[Probe]) -> list[ProbeResult]:
+        results = super().run(probes)
+        for index, probe in enumerate(probes):
+            if probe.parallel and self.co_runs == 2:
+                failing = tuple(replace(a, outcome=Outcome.FAILED) for a in results[index].runs)
+                results[index] = replace(results[index], runs=failing)
+        return results
+
+
+def test_every_co_run_holds_its_own_control():
+    """e had two partners beside its failures. Its first co-run passes throughout; in the
+    second its process fails every run, beside the second partner and beside the control,
+    since each co-run has its own control block: no partner is named for a test that fails a
+    whole process."""
+    g = "g.py::test_g"
+
+    def ran(run_id: str, serial: bool) -> list[Attempt]:
+        failing = run_id in ("r1", "r2")
+        workers = (None,) * 4 if serial else ("gw0", "gw1", "gw2", "gw0")
+        starts = (0.0, 1.0, 2.0, 3.0) if serial else (0.0, 0.1, 0.2, 1.0)
+        if not serial and not failing:
+            starts = (0.0, 1.5, 1.5, 1.0)  # f and g beside its failures only
+        placed = zip((E, F, g, OTHER), workers, starts, strict=True)
+        return [
+            _attempt(run_id, nodeid, worker, start, nodeid == E and failing, i)
+            for i, (nodeid, worker, start) in enumerate(placed)
+        ]
+
+    world = SecondProcessFails(lambda test, other: False)
+    (verdict,) = confirm(_ten_rounds(ran), [E], world, lambda line: None)  # type: ignore[arg-type]
+    assert world.co_runs == 2
+    co_runs = [probe for probe in world.probes if probe.parallel]
+    assert all(OTHER in probe.beside for probe in co_runs)
+    assert verdict.culprits == (), verdict.evidence
+    assert verdict.classification is Classification.FLAKY, verdict.evidence
+
+
+def test_no_failure_beside_a_partner_explains_nothing():
+    """Six passes beside a partner are no reason to leave the next partner untried."""
+    judge = confirm_module.Judge(E, _fails_in_every_parallel_round(), print)
+    assert judge._alone_for([False] * 6, ALPHA) is None
+    assert judge._alone_for([True] * 6, ALPHA) is not None
+
+
 def test_failures_only_under_xdist_are_chance_unless_many():
     """Six of ten rounds under xdist: one failure lands there 60 % of the time; all of six
     failures once in 210 nights; more failures than parallel rounds never."""
@@ -670,18 +718,22 @@ def test_candidates_tied_for_the_most_rounds_are_tried_at_once():
     assert sim.batches[1] == 2  # after the alone runs: both candidates' pair runs at once
 
 
-def test_requests_touching_guarded_tests_run_one_at_a_time_beside_the_others():
-    """A co-run (two processes) and the serial probes of tests that are neither parallel
-    suspects nor their partners share a batch of four processes, the co-run chosen first; a
-    second request touching a guarded test, or one sharing a test with the batch, waits."""
+def test_requests_touching_guarded_tests_run_by_themselves_but_alone_runs():
+    """A co-run, or a pair session of a guarded test, runs by itself (a test colliding with the
+    suspect beside it would fake a culprit), and first; alone runs of a guarded test share a
+    batch of four sessions with probes of tests that are not guarded; a second request
+    touching a guarded test, or one sharing a test with the batch, waits."""
     pending = {
         "x": (Probe(("x.py::test_x", "a.py::test_a"), key=("x",)),),
         "y": (Probe(("y.py::test_y", "a.py::test_a"), key=("y",)),),
         "z": (Probe(("z.py::test_z",), key=("z",)),),
-        "e": (Probe((E,) * 3, (F,) * 3, key=("co-run",)),),
-        "f": (Probe((F, "a.py::test_a"), key=("alone f",)),),
+        "e": (Probe((E,) * 3, (F,) * 3, key=("beside", E)),),
+        "f": (Probe((F,) * 4, key=("alone", F, 0, 4)),),
+        "g": (Probe(("g.py::test_g", E), key=("pair", "g.py::test_g", E, 3)),),
         "w": (Probe(("w.py::test_w",), key=("w",)),),
     }
-    assert confirm_module._batch(pending, {E, F}) == ["e", "x", "z"]
+    assert confirm_module._batch(pending, {E, F}) == ["e"]
     del pending["e"]
-    assert confirm_module._batch(pending, {E, F}) == ["f", "z", "w"]
+    assert confirm_module._batch(pending, {E, F}) == ["f", "x", "z", "w"]
+    del pending["f"]
+    assert confirm_module._batch(pending, {E, F}) == ["g"]
