@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from tenantfixtures.flaky.models import Attempt, Classification, Finding, Outcome
+from tenantfixtures.flaky.models import Attempt, Classification, Finding
 from tenantfixtures.flaky.runner import Probe, Prober, ProbeResult
 from tenantfixtures.flaky.stats import (
     ALPHA,
@@ -553,8 +553,7 @@ class Judge:
             return replace(broken, evidence=f"{broken.evidence}; every other test ran before it")
         key = ("after the rest", self.nodeid)
         result = yield from self._ask(Probe((*never_before, self.nodeid), key=key))
-        outcomes = [a.outcome for a in result.runs if a.nodeid == self.nodeid]
-        if outcomes != [Outcome.PASSED]:  # failed there too, or skipped: no evidence of a setter
+        if result.failures(self.nodeid) != [False]:  # failed there too, or did not run
             return replace(
                 broken,
                 evidence=f"{broken.evidence}, and after the {len(never_before)} test(s) that"
@@ -670,7 +669,12 @@ class Judge:
         )
         verdicts = []
         for culprit, result in zip(culprits, results, strict=True):
-            first, *after = result.failures(self.nodeid)
+            outcomes = result.failures(self.nodeid)
+            if len(outcomes) != runs + 1:  # a run did not run its code: no evidence
+                self._say(f"after {culprit}: {runs + 1 - len(outcomes)} run(s) did not execute")
+                verdicts.append(False)
+                continue
+            first, *after = outcomes
             self.alone.append(first)
             shown = sum(failed == victim for failed in after)
             before = "effect" if first == victim else "usual outcome"

@@ -147,8 +147,9 @@ class ProbeResult:
         return ProbeResult(self.beside, self.runs)
 
     def failures(self, nodeid: str) -> list[bool]:
-        """Failed? for each run of ``nodeid``, in order."""
-        return [a.failed for a in self.runs if a.nodeid == nodeid]
+        """Failed? for each run of ``nodeid`` that ran its code, in order: a skip is no trial,
+        neither a pass nor a failure."""
+        return [a.failed for a in executed(self.runs) if a.nodeid == nodeid]
 
     def side_by_side(self, nodeid: str, other: str) -> list[bool]:
         """Failed? for each run of ``nodeid`` that overlapped a run of ``other`` beside it and
@@ -166,8 +167,10 @@ class ProbeResult:
             during = self.beside[
                 bisect.bisect_right(stops, a.started_at) : bisect.bisect_left(starts, a.stopped_at)
             ]
-            if any(overlapped(a, b) for b in during if b.nodeid == other) and all(
-                b.nodeid == other for b in during
+            if (
+                a.outcome.executed
+                and any(overlapped(a, b) for b in during if b.nodeid == other)
+                and all(b.nodeid == other for b in during)
             ):
                 failed.append(a.failed)
         return failed

@@ -718,6 +718,33 @@ def test_candidates_tied_for_the_most_rounds_are_tried_at_once():
     assert sim.batches[1] == 2  # after the alone runs: both candidates' pair runs at once
 
 
+class SkipsAfterSetter(Simulated):
+    """The brittle test skips, rather than passes, once its setter has run."""
+
+    def attempts(self, run_id: str, order: list[str]) -> list[Attempt]:
+        return [
+            replace(a, outcome=Outcome.SKIPPED)
+            if a.nodeid == BRITTLE and SETTER in order[: a.position]
+            else a
+            for a in super().attempts(run_id, order)
+        ]
+
+
+def test_a_skip_after_the_tests_that_never_ran_before_it_is_no_pass():
+    """The brittle check wants a run of the test's code that passed: skipping there says
+    nothing of a state-setter, and the test stays broken."""
+    sim = SkipsAfterSetter(0)
+    attempts = []
+    for index in range(10):
+        order = [t for t in SUITE if t != SETTER]
+        sim.rng.shuffle(order)
+        attempts += sim.attempts(f"r{index}", [*order, SETTER])
+    rounds = Rounds(attempts, set())
+    found = {f.nodeid: f for f in confirm(rounds, [BRITTLE, BROKEN], sim, lambda line: None)}  # type: ignore[arg-type]
+    assert found[BRITTLE].classification is Classification.BROKEN, found[BRITTLE].evidence
+    assert found[BRITTLE].culprits == ()
+
+
 def test_requests_touching_guarded_tests_run_by_themselves_but_alone_runs():
     """A co-run, or a pair session of a guarded test, runs by itself (a test colliding with the
     suspect beside it would fake a culprit), and first; alone runs of a guarded test share a

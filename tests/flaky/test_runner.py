@@ -183,3 +183,26 @@ def test_a_co_run_and_serial_probes_run_at_once_each_reading_its_own_runs(pytest
     assert [a.nodeid for a in second.runs] == [slow, quick, quick]
     slow_runs = [first.runs[1], co_run.runs[0], second.runs[0]]
     assert max(a.started_at for a in slow_runs) < min(a.stopped_at for a in slow_runs)
+
+
+def test_a_skipped_run_is_neither_a_pass_nor_a_failure():
+    """Confirmation reads passes as evidence (a brittle test passing after its setter): a run
+    that skipped did not run the test's code, so it counts as no trial at all."""
+
+    def run(nodeid: str, outcome: Outcome, start: float) -> Attempt:
+        return Attempt("r", 0, nodeid, 0, outcome, start, start + 1.0)
+
+    result = ProbeResult(
+        (
+            run("t", Outcome.PASSED, 0.0),
+            run("t", Outcome.SKIPPED, 1.0),
+            run("t", Outcome.FAILED, 2.0),
+        ),
+        (
+            run("o", Outcome.PASSED, 0.0),
+            run("o", Outcome.PASSED, 1.0),
+            run("o", Outcome.PASSED, 2.0),
+        ),
+    )
+    assert result.failures("t") == [False, True]
+    assert result.side_by_side("t", "o") == [False, True]
